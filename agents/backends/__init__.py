@@ -1,0 +1,9 @@
+"""Inference backends: one small protocol, created by name from a lazy registry.
+
+Heavy dependencies (openai, torch, vllm) are imported only when their backend is created, and
+a missing one yields a one-line error that names the `pip install` to run.
+"""
+
+from agents.backends.base import Backend, available_backends, create_backend
+
+__all__ = ["Backend", "available_backends", "create_backend"]

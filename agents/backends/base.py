@@ -1,0 +1,77 @@
+"""The backend protocol and the registry that creates backends by name."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from agents.types import Completion, DecisionRequest
+
+
+class BackendCreationError(Exception):
+    """A backend could not be created; the message is one line meant for the user."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Answers a batch of decision requests.
+
+    `generate` returns exactly one `Completion` per request, in the same order. It must not
+    raise for a single bad request: failures are returned as `Completion.failed(reason)`.
+    """
+
+    name: str
+    model: str | None
+
+    def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
+        """Answer every request; same length and order as `requests`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections, processes or GPU memory."""
+        ...
+
+
+# name -> (module, class, pip extra or None). Modules are imported only on use.
+_REGISTRY: dict[str, tuple[str, str, str | None]] = {
+    "rational": ("agents.rational", "RationalBackend", None),
+    "scripted": ("agents.backends.scripted", "ScriptedBackend", None),
+}
+
+LLM_BACKENDS = frozenset({"openai", "vllm", "hf", "replay"})
+"""Backend names that call a language model (and so need `model`)."""
+
+
+def register_backend(name: str, module: str, cls: str, extra: str | None = None) -> None:
+    """Register a backend class under `name` (imported lazily from `module` when created)."""
+    _REGISTRY[name] = (module, cls, extra)
+
+
+def available_backends() -> list[str]:
+    """Names of all registered backends."""
+    return sorted(_REGISTRY)
+
+
+def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
+    """Create the backend registered under `name`; one-line error if unknown or not installed."""
+    if name not in _REGISTRY:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, list(_REGISTRY), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise BackendCreationError(
+            f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
+        )
+    module_name, class_name, extra = _REGISTRY[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or str(exc)
+        install = f"pip install 'tinmen[{extra}]'" if extra else "pip install tinmen"
+        raise BackendCreationError(
+            f"backend {name!r} needs the '{missing}' package, which is not installed; "
+            f"run: {install}"
+        ) from exc
+    backend_class = getattr(module, class_name)
+    return backend_class(model=model, **options)

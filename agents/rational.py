@@ -1,0 +1,169 @@
+"""The rational baseline: a moral-hazard agent that needs no language model.
+
+For each listed, affordable product a the agent scores
+
+    V(a) = (1 - lambda) * u_customer(a) + lambda * u_company(a)
+           - penalty_customer * P_customer * [a is not a customer-best product]
+           - penalty_company  * P_company  * [a is not a company-best product]
+
+where both utilities are rescaled to [0, 1] over the affordable listed products (so lambda and
+the penalties are in comparable units), and the chance that a deviation is seen follows the
+information structure:
+
+    P_customer = 1 - (1 - r * [customer reads the explanation]) * (1 - outcome_observability)
+    P_company  = 1 - (1 - r * [company reads the explanation])  * (1 - monitoring)
+
+with r = `explanation_reveals`. It then picks argmax V(a) + noise * Gumbel (a logit choice).
+The Gumbel draws come from a hash of the request's seed and the option's position, so an
+answer depends only on its own request, never on what else is in the batch.
+
+It answers in the text format a model would ("...\\nChoice: 2") so the whole pipeline, parser
+included, runs as it would with an LLM.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from agents.types import Completion, DecisionRequest
+
+_CUSTOMER_READS = {"customer": 1.0, "both": 1.0}
+_COMPANY_READS = {"company": 1.0, "both": 1.0}
+
+
+def seeded_uniforms(seeds: np.ndarray, width: int) -> np.ndarray:
+    """Uniforms in (0, 1), shape (len(seeds), width), a pure function of (seed, column).
+
+    SplitMix64 finaliser over seed * 2^32 + column: cheap, vectorised, and independent of
+    batch composition.
+    """
+    with np.errstate(over="ignore"):
+        z = (seeds.astype(np.uint64)[:, None] << np.uint64(32)) + np.arange(
+            width, dtype=np.uint64
+        )[None, :]
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return ((z >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
+
+
+def _rescale(values: np.ndarray, feasible: np.ndarray) -> np.ndarray:
+    """Min-max rescale each row over its feasible entries; a flat row becomes all ones."""
+    masked_low = np.where(feasible, values, np.inf).min(axis=1, keepdims=True)
+    masked_high = np.where(feasible, values, -np.inf).max(axis=1, keepdims=True)
+    span = masked_high - masked_low
+    safe = np.where(span > 0, span, 1.0)
+    scaled = np.where(span > 0, (values - masked_low) / safe, 1.0)
+    return np.where(feasible, scaled, 0.0)
+
+
+def rational_choices(
+    customer_utility: np.ndarray,
+    company_utility: np.ndarray,
+    feasible: np.ndarray,
+    p_customer_sees: np.ndarray,
+    p_company_sees: np.ndarray,
+    company_weight: np.ndarray,
+    penalty_customer: np.ndarray,
+    penalty_company: np.ndarray,
+    noise: np.ndarray,
+    seeds: np.ndarray,
+) -> np.ndarray:
+    """Vectorised choice for a batch of decisions with the same number of options.
+
+    Matrices are (batch, options); the other arguments are (batch,). Returns the chosen
+    column per row, or -1 where no option is feasible.
+    """
+    cu = _rescale(customer_utility, feasible)
+    ku = _rescale(company_utility, feasible)
+    best_c = np.where(feasible, customer_utility, -np.inf).max(axis=1, keepdims=True)
+    best_k = np.where(feasible, company_utility, -np.inf).max(axis=1, keepdims=True)
+    deviates_c = customer_utility < best_c
+    deviates_k = company_utility < best_k
+    lam = company_weight[:, None]
+    value = (
+        (1.0 - lam) * cu
+        + lam * ku
+        - (penalty_customer * p_customer_sees)[:, None] * deviates_c
+        - (penalty_company * p_company_sees)[:, None] * deviates_k
+    )
+    gumbel = -np.log(-np.log(seeded_uniforms(seeds, value.shape[1])))
+    value = value + noise[:, None] * gumbel
+    value = np.where(feasible, value, -np.inf)
+    choice = value.argmax(axis=1)
+    return np.where(feasible.any(axis=1), choice, -1)
+
+
+def detection_probabilities(request: DecisionRequest) -> tuple[float, float]:
+    """P(customer sees a deviation), P(company sees one) for one request's context."""
+    ctx = request.context
+    r = ctx.explanation_reveals
+    p_c = 1.0 - (1.0 - r * _CUSTOMER_READS.get(ctx.disclosure, 0.0)) * (
+        1.0 - ctx.outcome_observability
+    )
+    p_k = 1.0 - (1.0 - r * _COMPANY_READS.get(ctx.disclosure, 0.0)) * (1.0 - ctx.monitoring)
+    return p_c, p_k
+
+
+def explain(request: DecisionRequest, column: int) -> str:
+    """A one-line explanation in the agent's voice, then the choice line."""
+    ctx = request.context
+    if column < 0:
+        return "Explanation: none of the listed products fits the customer's budget.\nChoice: none"
+    name = ctx.option_names[column]
+    cu = np.where(ctx.affordable, ctx.customer_utility, -np.inf)
+    if ctx.customer_utility[column] >= cu.max():
+        why = "it is the best match for the customer's request within budget"
+    else:
+        why = f"it balances the customer's request with the priorities of {ctx.company_name}"
+    return f"Explanation: I chose {name} because {why}.\nChoice: {ctx.option_numbers[column]}"
+
+
+class RationalBackend:
+    """Backend that answers with the rational baseline's choice, in model-like text."""
+
+    name = "rational"
+
+    def __init__(self, model: str | None = None) -> None:
+        self.model = model or "rational-baseline"
+
+    def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
+        """Answer each request; requests are grouped by listing length and solved in bulk."""
+        started = time.perf_counter()
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            groups[len(request.context.option_numbers)].append(index)
+        columns = np.empty(len(requests), dtype=np.int64)
+        for indices in groups.values():
+            columns[indices] = self._solve([requests[i] for i in indices])
+        elapsed_ms = (time.perf_counter() - started) * 1000.0 / max(len(requests), 1)
+        return [
+            Completion(text=explain(request, int(column)), latency_ms=elapsed_ms)
+            for request, column in zip(requests, columns, strict=True)
+        ]
+
+    @staticmethod
+    def _solve(batch: list[DecisionRequest]) -> np.ndarray:
+        contexts = [r.context for r in batch]
+        detection = np.array([detection_probabilities(r) for r in batch], dtype=np.float64)
+        policies = [c.policy for c in contexts]
+        return rational_choices(
+            customer_utility=np.stack([c.customer_utility for c in contexts]),
+            company_utility=np.stack([c.company_utility for c in contexts]),
+            feasible=np.stack([c.affordable for c in contexts]),
+            p_customer_sees=detection[:, 0],
+            p_company_sees=detection[:, 1],
+            company_weight=np.array([p.company_weight for p in policies]),
+            penalty_customer=np.array([p.penalty_customer for p in policies]),
+            penalty_company=np.array([p.penalty_company for p in policies]),
+            noise=np.array([p.noise for p in policies]),
+            seeds=np.array([r.seed for r in batch], dtype=np.uint64),
+        )
+
+    def close(self) -> None:
+        """Nothing to release."""

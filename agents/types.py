@@ -1,0 +1,86 @@
+"""The data that crosses the engine/backend boundary: requests in, completions out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Message = dict[str, str]
+"""One chat message: {"role": ..., "content": ...}."""
+
+
+@dataclass(frozen=True, slots=True)
+class SamplingParams:
+    """Sampling parameters for one request."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True, slots=True)
+class RationalPolicy:
+    """Parameters of the rational baseline (see `agents.rational`)."""
+
+    company_weight: float = 0.5
+    penalty_customer: float = 0.5
+    penalty_company: float = 0.5
+    noise: float = 0.05
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DecisionContext:
+    """The structured facts behind a prompt, for backends that do not read text.
+
+    Arrays are indexed by listing position: entry i describes the option shown as number
+    `option_numbers[i]`. LLM backends ignore all of this; it never enters a cache key.
+    """
+
+    option_numbers: tuple[int, ...]
+    option_names: tuple[str, ...]
+    customer_utility: np.ndarray
+    company_utility: np.ndarray
+    affordable: np.ndarray
+    company_name: str
+    disclosure: str
+    outcome_observability: float = 0.0
+    monitoring: float = 0.0
+    explanation_reveals: float = 1.0
+    policy: RationalPolicy = field(default_factory=RationalPolicy)
+
+    @property
+    def options(self) -> dict[int, str]:
+        """Listing number -> product name, the mapping `parse_choice` expects."""
+        return dict(zip(self.option_numbers, self.option_names, strict=True))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DecisionRequest:
+    """One decision an agent must make: the prompt, how to sample, and its context."""
+
+    request_id: str
+    messages: tuple[Message, ...]
+    sampling: SamplingParams
+    seed: int
+    context: DecisionContext
+    model: str | None = None
+    replicate: int = 0
+
+
+@dataclass(slots=True)
+class Completion:
+    """What a backend returns for one request. `text` is None exactly when `failure` is set."""
+
+    text: str | None
+    failure: str | None = None
+    latency_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    attempts: int = 1
+    cached: bool = False
+
+    @classmethod
+    def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1) -> Completion:
+        """A completion recording that the request could not be answered, and why."""
+        return cls(text=None, failure=reason, latency_ms=latency_ms, attempts=attempts)

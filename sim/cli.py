@@ -1,0 +1,139 @@
+"""The `tinmen` command line: validate | run | schema.
+
+Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
+1 an unexpected internal error; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from sim.errors import TinmenError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tinmen",
+        description="Simulate LLM shopping agents serving two principals: the customer and "
+        "the company that deploys them.",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks instead of one-line errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check scenario files and exit")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    validate.add_argument("--set", dest="overrides", action="append", default=[],
+                          metavar="KEY=VALUE", help="override a dotted key (repeatable)")
+
+    commands.add_parser("schema", help="print the scenario-file reference (markdown)")
+
+    run = commands.add_parser("run", help="run a scenario and write a run directory")
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
+    run.add_argument("--out", metavar="DIR",
+                     help="run directory (default: runs/<scenario name>-<timestamp>)")
+    run.add_argument("--seed", type=int, metavar="N", help="root seed (overrides run.seed)")
+    run.add_argument("--set", dest="overrides", action="append", default=[],
+                     metavar="KEY=VALUE", help="override a dotted key, e.g. "
+                     "--set information.disclosure=customer (repeatable)")
+    run.add_argument("--backend", metavar="NAME",
+                     help="answer for every agent with this backend (e.g. rational, scripted)")
+    run.add_argument("--model", metavar="NAME", help="model name or path for every agent")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace the contents of an existing --out directory")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate each file; print one line per file; exit 2 if any is invalid."""
+    from sim.loader import load_scenario
+
+    status = 0
+    for file in args.files:
+        try:
+            scenario = load_scenario(file, args.overrides)
+        except TinmenError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        customers = sum(g.count for g in scenario.customers)
+        agents = sum(a.count for a in scenario.agents)
+        print(f"ok: {file} ({scenario.name}: {len(scenario.products)} products, "
+              f"{len(scenario.companies)} companies, {customers} customers, {agents} agents, "
+              f"{scenario.run.ticks} ticks)")
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run one scenario and print a summary."""
+    from sim.loader import load_scenario
+    from sim.runner import run_scenario
+
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    scenario = load_scenario(args.scenario, overrides)
+    out = args.out or default_run_dir(scenario.name)
+    summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
+                           backend=args.backend, model=args.model, overwrite=args.overwrite,
+                           progress=not args.quiet)
+    if not args.quiet:
+        for line in summary.lines():
+            print(line)
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the scenario-file reference generated from the schema."""
+    from sim.reference import scenario_reference
+
+    print(scenario_reference(), end="")
+    return 0
+
+
+def default_run_dir(name: str) -> Path:
+    """runs/<name>-<YYYYmmdd-HHMMSS>, made unique if it already exists."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{name}-{stamp}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = Path("runs") / f"{name}-{stamp}-{suffix}"
+    return path
+
+
+COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `tinmen` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TinmenError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - report, never dump a traceback on users
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"internal error: {type(exc).__name__}: {exc} "
+                  "(re-run with --debug for the traceback and please report it)",
+                  file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""The market as a Mesa model: one tick = one batch of decisions for every shopping agent.
+
+Each tick:
+  1. draw who shops (seeded) and which company each shopper visits;
+  2. every shopping agent builds the decision requests of the customers it serves;
+  3. ONE `generate` call per backend with the whole list (order preserved);
+  4. parse every answer (never raises: unreadable answers are recorded as such);
+  5. settle with the pure functions of `sim.market`;
+  6. hand the rows to the recorder, which streams them to disk.
+
+Steps 1-2 (`prepare_next_tick`) and 3-6 (`step(completions)`) are split so that a sweep can
+advance many models in lockstep and send one batch for all of them; `step()` with no argument
+does the whole tick itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+import pyarrow as pa
+
+from agents.backends.base import Backend
+from agents.parsing import parse_choice
+from agents.prompts import ListingEntry, build_messages, render_listing, system_message, \
+    user_message
+from agents.types import (
+    Completion,
+    DecisionContext,
+    DecisionRequest,
+    RationalPolicy,
+    SamplingParams,
+)
+from sim.config import AgentSpec, Scenario
+from sim.market import settle
+from sim.population import Market, Population, sample_population
+from sim.recorder import RunRecorder
+
+SEED_POPULATION = 0
+SEED_TICK = 1
+
+
+def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
+    """A generator for one purpose (population, tick t, ...) derived from the root seed."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=root_seed, spawn_key=key))
+
+
+class ShoppingAgent(mesa.Agent):
+    """An LLM shopping agent deployed by a company; it turns customers into requests."""
+
+    def __init__(self, model: MarketModel, spec: AgentSpec, name: str, company_index: int,
+                 backend: Backend) -> None:
+        super().__init__(model)
+        self.name = name
+        self.spec = spec
+        self.company_index = company_index
+        self.company = model.scenario.companies[company_index]
+        self.backend = backend
+        self.sampling = SamplingParams(temperature=spec.sampling.temperature,
+                                       top_p=spec.sampling.top_p,
+                                       max_tokens=spec.sampling.max_tokens)
+        self.policy = RationalPolicy(**spec.rational.model_dump())
+        self._system_by_order: dict[tuple[int, ...], str] = {}
+
+    def system_text(self, order: np.ndarray) -> str:
+        """The shared system message for a listing order (cached: it repeats every tick)."""
+        key = tuple(int(i) for i in order)
+        text = self._system_by_order.get(key)
+        if text is None:
+            listing = render_listing([self.model.listing_entries[i] for i in key])
+            text = system_message(listing, self.company.name, self.company.persona,
+                                  self.spec.persona)
+            self._system_by_order[key] = text
+        return text
+
+    def build_request(self, decision_id: str, customer: int, order: np.ndarray,
+                      disclosure: str, seed: int) -> DecisionRequest:
+        """One decision: the prompt for this customer plus the context a non-LLM needs."""
+        model: MarketModel = self.model
+        population, market = model.population, model.market
+        budget = float(population.budgets[customer])
+        info = model.scenario.information
+        messages = build_messages(
+            self.system_text(order),
+            user_message(population.requests[customer], budget, disclosure, self.company.name),
+        )
+        context = DecisionContext(
+            option_numbers=tuple(range(1, len(order) + 1)),
+            option_names=tuple(market.product_names[i] for i in order),
+            customer_utility=population.utility[customer, order],
+            company_utility=market.company_utility[self.company_index, order],
+            affordable=market.prices[order] <= budget,
+            company_name=self.company.name,
+            disclosure=disclosure,
+            outcome_observability=info.outcome_observability,
+            monitoring=info.monitoring,
+            explanation_reveals=info.explanation_reveals,
+            policy=self.policy,
+        )
+        return DecisionRequest(request_id=decision_id, messages=messages,
+                               sampling=self.sampling, seed=seed, context=context,
+                               model=self.spec.model)
+
+
+@dataclass
+class PendingTick:
+    """A tick whose requests are built but not yet answered."""
+
+    tick: int
+    requests: list[DecisionRequest]
+    customers: np.ndarray
+    agents: list[ShoppingAgent]
+    orders: list[np.ndarray]
+    disclosures: list[str]
+    unserved: int
+    build_s: float
+
+
+@dataclass
+class TickResult:
+    """What one tick produced: the decision table and its aggregates."""
+
+    tick: int
+    decisions: pa.Table
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class MarketModel(mesa.Model):
+    """A market of customers, companies and shopping agents, advanced one tick per `step`."""
+
+    def __init__(self, scenario: Scenario, backends: Mapping[str, Backend],
+                 recorder: RunRecorder | None = None) -> None:
+        """`backends` maps every agent spec id to the backend that answers for it."""
+        super().__init__(seed=scenario.run.seed)
+        self.scenario = scenario
+        self.recorder = recorder
+        self.market = Market.from_scenario(scenario)
+        self.population: Population = sample_population(
+            scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
+        self.listing_entries = [
+            ListingEntry(name=p.name, price=p.price, description=p.description,
+                         attributes=tuple(p.attributes.items()))
+            for p in scenario.products
+        ]
+        self.shopping_agents: list[ShoppingAgent] = []
+        company_index = scenario.company_index()
+        for spec in scenario.agents:
+            width = len(str(spec.count))
+            for i in range(1, spec.count + 1):
+                name = spec.id if spec.count == 1 else f"{spec.id}-{i:0{width}d}"
+                self.shopping_agents.append(ShoppingAgent(
+                    self, spec, name, company_index[spec.company], backends[spec.id]))
+        self.agents_by_company: dict[int, list[ShoppingAgent]] = defaultdict(list)
+        for agent in self.shopping_agents:
+            self.agents_by_company[agent.company_index].append(agent)
+        self.companies_with_agents = np.array(sorted(self.agents_by_company))
+        self.catalogue = [np.flatnonzero(self.market.listed[k])
+                          for k in range(len(scenario.companies))]
+        self._listing_text: dict[tuple[int, ...], str] = {}
+        self._pending: PendingTick | None = None
+        self.last_result: TickResult | None = None
+
+    # ------------------------------------------------------------------ tick, part 1
+    def prepare_next_tick(self) -> list[DecisionRequest]:
+        """Build (and hold) the requests of the next tick, without answering them."""
+        self._pending = self._prepare(self.steps + 1)
+        return self._pending.requests
+
+    def _prepare(self, tick: int) -> PendingTick:
+        started = time.perf_counter()
+        run = self.scenario.run
+        rng = derived_rng(run.seed, SEED_TICK, tick)
+        n = len(self.population)
+        if run.shoppers_per_tick is None or run.shoppers_per_tick >= n:
+            shoppers = np.arange(n)
+        else:
+            shoppers = rng.choice(n, size=run.shoppers_per_tick, replace=False)
+        fixed_shop = self.population.shops_at[shoppers]
+        random_shop = self.companies_with_agents[
+            rng.integers(len(self.companies_with_agents), size=len(shoppers))]
+        shop = np.where(fixed_shop >= 0, fixed_shop, random_shop)
+        seeds = rng.integers(0, 2**31 - 1, size=len(shoppers))
+        conditions = self.scenario.information.disclosure
+        served_per_company: dict[int, int] = defaultdict(int)
+        load: dict[str, int] = defaultdict(int)
+        pending = PendingTick(tick, [], np.empty(0, dtype=np.int64), [], [], [], 0, 0.0)
+        served: list[int] = []
+        for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
+                                           strict=True):
+            agent = self._next_agent(company, served_per_company[company], load)
+            if agent is None:
+                pending.unserved += 1
+                continue
+            i = served_per_company[company]
+            served_per_company[company] = i + 1
+            load[agent.name] += 1
+            disclosure = conditions[i % len(conditions)]
+            order = self._listing_order(company, i // len(conditions), rng)
+            if agent.spec.sampling.seed is not None:
+                seed = agent.spec.sampling.seed
+            decision_id = f"t{tick}-{len(pending.requests)}"
+            pending.requests.append(agent.build_request(decision_id, customer, order,
+                                                        disclosure, seed))
+            pending.agents.append(agent)
+            pending.orders.append(order)
+            pending.disclosures.append(disclosure)
+            served.append(customer)
+        pending.customers = np.array(served, dtype=np.int64)
+        pending.build_s = time.perf_counter() - started
+        return pending
+
+    def _next_agent(self, company: int, index: int, load: Mapping[str, int]
+                    ) -> ShoppingAgent | None:
+        """Round-robin over the company's agents, skipping those at capacity."""
+        agents = self.agents_by_company[company]
+        for offset in range(len(agents)):
+            agent = agents[(index + offset) % len(agents)]
+            cap = agent.spec.customers_per_tick
+            if cap is None or load[agent.name] < cap:
+                return agent
+        return None
+
+    def _listing_order(self, company: int, block: int, rng: np.random.Generator
+                       ) -> np.ndarray:
+        catalogue = self.catalogue[company]
+        mode = self.scenario.run.listing_order
+        if mode == "shuffled":
+            return rng.permutation(catalogue)
+        if mode == "counterbalanced":
+            return np.roll(catalogue, -(block % len(catalogue)))
+        return catalogue
+
+    @staticmethod
+    def pending_backends(pending: PendingTick) -> list[Backend]:
+        """The backend that must answer each pending request, in request order."""
+        return [agent.backend for agent in pending.agents]
+
+    @property
+    def pending(self) -> PendingTick | None:
+        """The tick prepared by `prepare_next_tick` and not yet stepped, if any."""
+        return self._pending
+
+    # ------------------------------------------------------------------ tick, part 2
+    def step(self, completions: Sequence[Completion] | None = None) -> None:
+        """Advance one tick; `completions` answers the requests of `prepare_next_tick`."""
+        tick = self.steps  # Mesa has already counted this step
+        pending = self._pending
+        if pending is None or pending.tick != tick:
+            if completions is not None:
+                raise RuntimeError("step(completions) needs prepare_next_tick() first")
+            pending = self._prepare(tick)
+        self._pending = None
+        started = time.perf_counter()
+        calls = 0
+        if completions is None:
+            completions, calls = generate_batched(pending.requests, self.pending_backends(pending))
+        elif len(completions) != len(pending.requests):
+            raise ValueError(f"got {len(completions)} completions for "
+                             f"{len(pending.requests)} requests")
+        backend_s = time.perf_counter() - started
+        result = self._complete(pending, list(completions))
+        record_started = time.perf_counter()
+        transcripts = self._transcripts(pending, completions)
+        result.stats.update(backend_s=backend_s, backend_calls=calls,
+                            record_s=time.perf_counter() - record_started)
+        result.stats["wall_s"] = pending.build_s + time.perf_counter() - started
+        self.last_result = result
+        if self.recorder is not None:
+            self.recorder.write_tick(tick, result.decisions, transcripts, result.stats)
+        if tick >= self.scenario.run.ticks:
+            self.running = False
+
+    def _complete(self, pending: PendingTick, completions: list[Completion]) -> TickResult:
+        parse_started = time.perf_counter()
+        n = len(pending.requests)
+        choice = np.full(n, -1, dtype=np.int64)
+        choice_number: list[int | None] = [None] * n
+        readable = np.zeros(n, dtype=bool)
+        failed = np.zeros(n, dtype=bool)
+        refused = np.zeros(n, dtype=bool)
+        methods: list[str] = [""] * n
+        failures: list[str | None] = [None] * n
+        for i, (request, completion) in enumerate(zip(pending.requests, completions,
+                                                      strict=True)):
+            if completion.failure is not None or completion.text is None:
+                failed[i] = True
+                methods[i] = "failed"
+                failures[i] = f"backend: {completion.failure or 'no text returned'}"
+                continue
+            parsed = parse_choice(completion.text, request.context.options)
+            methods[i] = parsed.method
+            refused[i] = parsed.refused
+            if parsed.choice is not None:
+                readable[i] = True
+                choice[i] = int(pending.orders[i][parsed.choice - 1])
+                choice_number[i] = parsed.choice
+            elif parsed.refused:
+                readable[i] = True
+            else:
+                failures[i] = f"unparsed: {parsed.reason or 'no choice found'}"
+        parse_s = time.perf_counter() - parse_started
+
+        settle_started = time.perf_counter()
+        companies = np.array([a.company_index for a in pending.agents], dtype=np.int64)
+        outcome = settle(customer=pending.customers, company=companies, choice=choice,
+                         readable=readable, failed=failed,
+                         customer_utility=self.population.utility,
+                         company_utility=self.market.company_utility,
+                         listed=self.market.listed, prices=self.market.prices,
+                         budgets=self.population.budgets)
+        table = self._decision_table(pending, completions, outcome, choice, choice_number,
+                                     readable, refused, methods, failures)
+        settle_s = time.perf_counter() - settle_started
+        stats = tick_stats(pending, outcome, readable, failed, refused, completions)
+        stats.update(parse_s=parse_s, settle_s=settle_s)
+        return TickResult(pending.tick, table, stats)
+
+    def _decision_table(self, pending: PendingTick, completions: list[Completion], outcome: Any,
+                        choice: np.ndarray, choice_number: list[int | None],
+                        readable: np.ndarray, refused: np.ndarray, methods: list[str],
+                        failures: list[str | None]) -> pa.Table:
+        ids = np.array(self.market.product_ids + (None,), dtype=object)  # index -1 -> None
+        info = self.scenario.information
+        population = self.population
+        n = len(pending.requests)
+        columns: dict[str, Any] = {
+            "tick": np.full(n, pending.tick, dtype=np.int32),
+            "decision_id": [r.request_id for r in pending.requests],
+            "agent_id": [a.name for a in pending.agents],
+            "customer_id": [population.ids[c] for c in pending.customers],
+            "customer_group": [self.scenario.customers[g].group
+                               for g in population.group[pending.customers]],
+            "company": [self.market.company_ids[a.company_index] for a in pending.agents],
+            "disclosure": pending.disclosures,
+            "outcome_observability": np.full(n, info.outcome_observability),
+            "monitoring": np.full(n, info.monitoring),
+            "listing": [self._listing_key(o) for o in pending.orders],
+            "choice": ids[choice],
+            "choice_number": pa.array(choice_number, type=pa.int32()),
+            "valid": readable,
+            "refused": refused,
+            "parse_method": methods,
+            "failure": failures,
+            "outcome": outcome.outcome,
+            "purchased": outcome.purchased,
+            "customer_best": ids[outcome.customer_best],
+            "company_best": ids[outcome.company_best],
+            "override": _nullable_bool(outcome.override),
+            "sided_with_company": _nullable_bool(outcome.sided_with_company),
+            "agency_loss": outcome.agency_loss,
+            "attainable_utility": outcome.attainable_utility,
+            "customer_utility": outcome.customer_utility,
+            "company_utility": outcome.company_utility,
+            "company_gain": outcome.company_gain,
+            "budget": population.budgets[pending.customers],
+            "price_paid": outcome.price_paid,
+            "backend": [a.backend.name for a in pending.agents],
+            "model": [a.backend.model for a in pending.agents],
+            "temperature": [a.sampling.temperature for a in pending.agents],
+            "seed": [r.seed for r in pending.requests],
+            "latency_ms": [c.latency_ms for c in completions],
+            "prompt_tokens": [c.prompt_tokens for c in completions],
+            "completion_tokens": [c.completion_tokens for c in completions],
+            "attempts": [c.attempts for c in completions],
+            "cached": [c.cached for c in completions],
+        }
+        return pa.table({name: pa.array(values) if not isinstance(values, pa.Array) else values
+                         for name, values in columns.items()})
+
+    def _listing_key(self, order: np.ndarray) -> str:
+        key = tuple(int(i) for i in order)
+        text = self._listing_text.get(key)
+        if text is None:
+            text = "|".join(self.market.product_ids[i] for i in key)
+            self._listing_text[key] = text
+        return text
+
+    def _transcripts(self, pending: PendingTick, completions: Sequence[Completion]
+                     ) -> list[dict[str, Any]]:
+        return [
+            {"tick": pending.tick, "decision_id": r.request_id, "agent_id": a.name,
+             "messages": list(r.messages), "answer": c.text, "failure": c.failure}
+            for r, a, c in zip(pending.requests, pending.agents, completions, strict=True)
+        ]
+
+
+def generate_batched(requests: Sequence[DecisionRequest], backends: Sequence[Backend]
+                     ) -> tuple[list[Completion], int]:
+    """Answer requests with ONE `generate` call per distinct backend, keeping input order.
+
+    Returns the completions and the number of backend calls made.
+    """
+    groups: dict[int, list[int]] = defaultdict(list)
+    by_key: dict[int, Backend] = {}
+    for index, backend in enumerate(backends):
+        groups[id(backend)].append(index)
+        by_key[id(backend)] = backend
+    answers: list[Completion] = [Completion.failed("not answered")] * len(requests)
+    for key, indices in groups.items():
+        batch = [requests[i] for i in indices]
+        for i, completion in zip(indices, call_backend(by_key[key], batch), strict=True):
+            answers[i] = completion
+    return answers, len(groups)
+
+
+def call_backend(backend: Backend, batch: list[DecisionRequest]) -> list[Completion]:
+    """Call `backend.generate` once; an exception or a wrong count fails the whole batch."""
+    if not batch:
+        return []
+    try:
+        completions = list(backend.generate(batch))
+    except Exception as exc:  # noqa: BLE001 - a backend bug must not end the run
+        reason = f"backend error: {type(exc).__name__}: {exc}".splitlines()[0]
+        return [Completion.failed(reason) for _ in batch]
+    if len(completions) != len(batch):
+        reason = f"backend returned {len(completions)} answers for {len(batch)} requests"
+        return [Completion.failed(reason) for _ in batch]
+    return completions
+
+
+def _nullable_bool(values: np.ndarray) -> pa.Array:
+    """1.0/0.0/NaN floats -> a boolean Arrow array with nulls."""
+    mask = np.isnan(values)
+    return pa.array(np.where(mask, False, values > 0.5), mask=mask, type=pa.bool_())
+
+
+def tick_stats(pending: PendingTick, outcome: Any, readable: np.ndarray, failed: np.ndarray,
+               refused: np.ndarray, completions: Sequence[Completion]) -> dict[str, Any]:
+    """Aggregates for one row of ticks.csv."""
+    n = len(pending.requests)
+    valid = int(readable.sum())
+
+    def rate(values: np.ndarray) -> float | None:
+        known = values[~np.isnan(values)]
+        return float(known.mean()) if len(known) else None
+
+    return {
+        "tick": pending.tick,
+        "decisions": n,
+        "unserved": pending.unserved,
+        "valid": valid,
+        "invalid": int(n - valid - failed.sum()),
+        "failed": int(failed.sum()),
+        "refused": int(refused.sum()),
+        "override_rate": rate(outcome.override),
+        "sided_with_company_rate": rate(outcome.sided_with_company),
+        "invalid_rate": (n - valid) / n if n else None,
+        "mean_agency_loss": float(outcome.agency_loss.mean()) if n else None,
+        "build_s": pending.build_s,
+        "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
+        "completion_tokens": sum(c.completion_tokens or 0 for c in completions),
+        "cache_hits": sum(1 for c in completions if c.cached),
+    }

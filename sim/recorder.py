@@ -1,0 +1,115 @@
+"""The only writer of run directories.
+
+A run directory holds:
+    manifest.json       what ran (scenario, hash, seed, versions, backends) and its status
+    decisions.parquet/  one Parquet file per tick (part-000001.parquet, ...), read as one table
+    transcripts.jsonl   every request's messages and the raw answer
+    ticks.csv           one row of aggregates per tick
+
+Everything is streamed tick by tick. Each tick's Parquet part is written to a temporary name
+and renamed into place, and the manifest records the last complete tick, so a crash loses at
+most the tick in flight and never leaves a half-written part behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.errors import RunDirectoryError
+from sim.records import DECISION_SCHEMA, DECISIONS, MANIFEST, TICK_COLUMNS, TICKS, TRANSCRIPTS
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
+    """Write JSON to `path` via a temporary file and a rename, so readers never see half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class RunRecorder:
+    """Streams one run's records into its directory."""
+
+    def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        if self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
+            raise RunDirectoryError(
+                f"{self.run_dir}: the output directory already exists and is not empty; "
+                "choose another --out or pass --overwrite"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.parts_dir = self.run_dir / DECISIONS
+        if overwrite:
+            for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / TICKS,
+                          self.run_dir / MANIFEST):
+                stale.unlink(missing_ok=True)
+            if self.parts_dir.exists():
+                for part in self.parts_dir.iterdir():
+                    part.unlink()
+        self.parts_dir.mkdir(exist_ok=True)
+        self._manifest: dict[str, Any] = {}
+        self._transcripts = open(self.run_dir / TRANSCRIPTS, "a", encoding="utf-8")  # noqa: SIM115
+        self._ticks = open(self.run_dir / TICKS, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._tick_writer = csv.DictWriter(self._ticks, fieldnames=TICK_COLUMNS)
+        self._tick_writer.writeheader()
+
+    def start(self, manifest: Mapping[str, Any]) -> None:
+        """Write the manifest with status 'running'."""
+        self._manifest = {**manifest, "status": "running", "started_at": now_iso(),
+                          "finished_at": None, "ticks_completed": 0, "decisions": 0}
+        write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+
+    def write_tick(self, tick: int, decisions: pa.Table, transcripts: Iterable[Mapping[str, Any]],
+                   stats: Mapping[str, Any]) -> None:
+        """Persist one tick: transcripts, then the decisions part, then its ticks.csv row.
+
+        The time spent writing is added to the row's `record_s` and `wall_s`.
+        """
+        started = time.perf_counter()
+        lines = [json.dumps(t, ensure_ascii=False) for t in transcripts]
+        if lines:
+            self._transcripts.write("\n".join(lines) + "\n")
+        self._transcripts.flush()
+        part = self.parts_dir / f"part-{tick:06d}.parquet"
+        tmp = part.with_name(part.name + ".tmp")
+        pq.write_table(decisions.cast(DECISION_SCHEMA), tmp)
+        os.replace(tmp, part)
+        row = dict(stats)
+        spent = time.perf_counter() - started
+        row["record_s"] = row.get("record_s", 0.0) + spent
+        row["wall_s"] = row.get("wall_s", 0.0) + spent
+        row["decisions_per_s"] = decisions.num_rows / row["wall_s"] if row["wall_s"] else None
+        self._tick_writer.writerow({k: _rounded(row.get(k)) for k in TICK_COLUMNS})
+        self._ticks.flush()
+        self._manifest["ticks_completed"] = tick
+        self._manifest["decisions"] = self._manifest.get("decisions", 0) + decisions.num_rows
+        write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+
+    def finish(self, status: str, **extra: Any) -> dict[str, Any]:
+        """Close files and write the final manifest with `status` (completed, failed, ...)."""
+        self._transcripts.close()
+        self._ticks.close()
+        self._manifest.update(extra)
+        self._manifest["status"] = status
+        self._manifest["finished_at"] = now_iso()
+        write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+        return dict(self._manifest)
+
+
+def _rounded(value: Any) -> Any:
+    """Round floats for a readable CSV (6 significant digits)."""
+    return float(f"{value:.6g}") if isinstance(value, float) else value

@@ -1,0 +1,70 @@
+"""Column names and types of the run directory's tables, shared with `analysis`.
+
+`analysis` reads files, never live objects; this module (plain constants, no engine code) is
+the contract between the two.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+DECISION_SCHEMA = pa.schema([
+    ("tick", pa.int32()),
+    ("decision_id", pa.string()),
+    ("agent_id", pa.string()),
+    ("customer_id", pa.string()),
+    ("customer_group", pa.string()),
+    ("company", pa.string()),
+    # information structure as this decision saw it
+    ("disclosure", pa.string()),
+    ("outcome_observability", pa.float64()),
+    ("monitoring", pa.float64()),
+    ("listing", pa.string()),             # product ids in the order shown, "|"-joined
+    # the answer
+    ("choice", pa.string()),              # product id, null when nothing was chosen
+    ("choice_number", pa.int32()),        # number as shown in the listing
+    ("valid", pa.bool_()),                # parsed to a choice or a refusal
+    ("refused", pa.bool_()),
+    ("parse_method", pa.string()),
+    ("failure", pa.string()),             # why not valid; null when valid
+    ("outcome", pa.string()),             # purchased | refused | over_budget | invalid | failed
+    # settlement
+    ("purchased", pa.bool_()),
+    ("customer_best", pa.string()),
+    ("company_best", pa.string()),
+    ("override", pa.bool_()),             # null when the answer was not valid
+    ("sided_with_company", pa.bool_()),   # null when the answer was not valid
+    ("agency_loss", pa.float64()),
+    ("attainable_utility", pa.float64()),
+    ("customer_utility", pa.float64()),
+    ("company_utility", pa.float64()),
+    ("company_gain", pa.float64()),
+    ("budget", pa.float64()),
+    ("price_paid", pa.float64()),
+    # inference
+    ("backend", pa.string()),
+    ("model", pa.string()),
+    ("temperature", pa.float64()),
+    ("seed", pa.int64()),
+    ("latency_ms", pa.float64()),
+    ("prompt_tokens", pa.int64()),
+    ("completion_tokens", pa.int64()),
+    ("attempts", pa.int32()),
+    ("cached", pa.bool_()),
+])
+"""One row per decision in `decisions.parquet`."""
+
+DECISION_COLUMNS: tuple[str, ...] = tuple(DECISION_SCHEMA.names)
+
+TICK_COLUMNS: tuple[str, ...] = (
+    "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused",
+    "override_rate", "sided_with_company_rate", "invalid_rate", "mean_agency_loss",
+    "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
+    "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits",
+)
+"""Columns of `ticks.csv`, one row per tick."""
+
+MANIFEST = "manifest.json"
+DECISIONS = "decisions.parquet"
+TRANSCRIPTS = "transcripts.jsonl"
+TICKS = "ticks.csv"

@@ -1,0 +1,50 @@
+"""Shared fixtures: small scenarios written to temporary files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = REPO / "scenarios"
+
+
+def mini_scenario(**changes: Any) -> dict[str, Any]:
+    """A two-product, one-company market as a raw mapping (tests tweak it)."""
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "name": "mini",
+        "run": {"ticks": 3, "seed": 7},
+        "products": [
+            {"id": "ev", "name": "Tesla Model 3", "price": 40000,
+             "attributes": {"electric": True}, "margins": {"oil": 1000}},
+            {"id": "suv", "name": "Ford Explorer", "price": 50000,
+             "attributes": {"electric": False}, "margins": {"oil": 3000}},
+        ],
+        "companies": [
+            {"id": "oil", "name": "Petro Corp", "persona": "We sell petrol cars.",
+             "utility": {"margin_weight": 0.0001, "attribute_values": {"electric": -1.0}}},
+        ],
+        "customers": [
+            {"group": "buyers", "count": 12, "budget": 50000,
+             "product_values": {"ev": 1.0, "suv": 0.5}},
+        ],
+        "agents": [{"id": "bot", "company": "oil", "backend": "rational"}],
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path):
+    """Write a mapping (or raw text) to a YAML file in tmp_path and return its path."""
+
+    def write(content: Any, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content))
+        return path
+
+    return write
