@@ -1,0 +1,1 @@
+"""The world: scenario schema and loader, the Mesa market model, settlement and recording."""

@@ -6,8 +6,8 @@ unless `--debug` is given. Messages name the file, the dotted key, the value and
 
 from __future__ import annotations
 
-from difflib import get_close_matches
 from collections.abc import Iterable
+from difflib import get_close_matches
 
 
 class TinmenError(Exception):

@@ -24,11 +24,16 @@ from typing import Any
 import mesa
 import numpy as np
 import pyarrow as pa
+from agents.parsing import parse_choice
 
 from agents.backends.base import Backend
-from agents.parsing import parse_choice
-from agents.prompts import ListingEntry, build_messages, render_listing, system_message, \
-    user_message
+from agents.prompts import (
+    ListingEntry,
+    build_messages,
+    render_listing,
+    system_message,
+    user_message,
+)
 from agents.types import (
     Completion,
     DecisionContext,

@@ -114,8 +114,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         while model_.running:
             model_.step()
             stats = model_.last_result.stats if model_.last_result else {}
-            bar.set_postfix(decisions=stats.get("decisions", 0),
-                            per_s=f"{stats.get('decisions', 0) / max(stats.get('wall_s', 1), 1e-9):.0f}")
+            rate = stats.get("decisions", 0) / max(stats.get("wall_s", 1.0), 1e-9)
+            bar.set_postfix(decisions=stats.get("decisions", 0), per_s=f"{rate:.0f}")
             bar.update(1)
         bar.close()
         status = "completed"

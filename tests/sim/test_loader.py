@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from sim.errors import ScenarioError
 from sim.loader import apply_overrides, load_scenario
@@ -22,7 +23,7 @@ def test_valid_file_loads_frozen(write_yaml):
     scenario = load_scenario(write_yaml(mini_scenario()))
     assert scenario.run.ticks == 3
     assert scenario.information.disclosure == ("none",)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         scenario.run.ticks = 5  # frozen
 
 

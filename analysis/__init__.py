@@ -1,0 +1,1 @@
+"""Analysis of run directories (reads files only, never imports the engine)."""
