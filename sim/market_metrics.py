@@ -64,7 +64,7 @@ def market_rows(*, tick: int, company_ids: tuple[str, ...], visits: np.ndarray,
                  unserved: np.ndarray, company: np.ndarray, purchased: np.ndarray,
                  price_paid: np.ndarray, margin: np.ndarray, company_utility: np.ndarray,
                  customer_utility: np.ndarray, override: np.ndarray, audited: np.ndarray,
-                 violation: np.ndarray, sanctioned: np.ndarray,
+                 violations: np.ndarray, sanctioned: np.ndarray,
                  mean_trust: np.ndarray | None) -> list[dict[str, Any]]:
     """One `market.csv` row per company for this tick (see `sim.records.MARKET_COLUMNS`)."""
     k = len(company_ids)
@@ -80,7 +80,7 @@ def market_rows(*, tick: int, company_ids: tuple[str, ...], visits: np.ndarray,
     sums = {"purchases": total(purchased), "revenue": total(price_paid), "profit": total(margin),
             "company_utility": total(company_utility),
             "customer_utility": total(customer_utility), "audited": total(audited),
-            "violations": total(violation != None),  # noqa: E711 - object array
+            "violations": total(violations),
             "sanctioned": total(sanctioned)}
     rows = []
     for j, name in enumerate(company_ids):

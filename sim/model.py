@@ -420,7 +420,7 @@ class MarketModel(mesa.Model):
                                                             seen.signal)
 
         audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
-        violation = find_violations(
+        violations = find_violations(
             audited=audited, readable=readable, purchased=outcome.purchased, choice=choice,
             company=companies, forbidden=market.forbidden,
             realised_company_utility=outcome.company_utility,
@@ -429,10 +429,10 @@ class MarketModel(mesa.Model):
         sanctioned = np.zeros(n, dtype=bool)
         sanctions: list[dict[str, Any]] = []
         if self.sanction_desk is not None:
-            sanctioned = self.sanction_desk.sanctioned(violation, companies)
+            sanctioned = self.sanction_desk.sanctioned(violations, companies)
             if sanctioned.any():
                 names = [a.company.name for a in pending.agents]
-                details = violation_details(violation, outcome.purchased, choice,
+                details = violation_details(violations, outcome.purchased, choice,
                                             outcome.company_best, market.product_names, names)
                 sanctions = self.sanction_desk.apply(
                     tick, pending.agents, sanctioned, details,
@@ -448,7 +448,7 @@ class MarketModel(mesa.Model):
             "agent_generation": generation, "margin_earned": margin,
             "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
             "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
-            "audited": audited, "violation": violation, "sanctioned": sanctioned,
+            "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
             "injection_exposed": exposed, "injection_success": _nullable_bool(success),
         }
         rows = market_rows(
@@ -458,14 +458,14 @@ class MarketModel(mesa.Model):
             company=companies, purchased=outcome.purchased, price_paid=outcome.price_paid,
             margin=margin, company_utility=outcome.company_utility,
             customer_utility=outcome.customer_utility, override=outcome.override,
-            audited=audited, violation=violation, sanctioned=sanctioned,
+            audited=audited, violations=violations.any(), sanctioned=sanctioned,
             mean_trust=self.dynamics.mean_trust() if self.dynamics is not None else None)
         stats = {
             "customer_welfare": float(outcome.customer_utility.sum()),
             "company_profit": float(margin.sum()),
             "injection_success_rate": mean_or_none(success),
             "audited": int(audited.sum()),
-            "violations": int((violation != None).sum()),  # noqa: E711 - object array
+            "violations": int(violations.any().sum()),
             "sanctions": len(sanctions),
         }
         return Aftermath(columns, rows, sanctions, stats)

@@ -19,6 +19,7 @@ instead of warned again. Every response is returned as a row of the run's sancti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -49,24 +50,38 @@ def draw_audits(uniforms: np.ndarray, monitoring: float) -> np.ndarray:
     return uniforms < monitoring
 
 
+@dataclass(frozen=True)
+class Violations:
+    """What audits found, per decision."""
+
+    forbidden: np.ndarray    # bool: audited, bought a product the company forbids
+    below_best: np.ndarray   # bool: audited, realised company utility below its best
+    label: np.ndarray        # object: None, "forbidden" or "not_company_best" (forbidden first)
+
+    def any(self) -> np.ndarray:
+        """Decisions with at least one violation."""
+        return self.forbidden | self.below_best
+
+
 def find_violations(*, audited: np.ndarray, readable: np.ndarray, purchased: np.ndarray,
                     choice: np.ndarray, company: np.ndarray, forbidden: np.ndarray,
                     realised_company_utility: np.ndarray, best_company_utility: np.ndarray,
-                    has_feasible: np.ndarray) -> np.ndarray:
-    """Per decision: None, "forbidden" or "not_company_best" (audited decisions only).
+                    has_feasible: np.ndarray) -> Violations:
+    """Judge audited, readable decisions against the company's policy and utility.
 
     `forbidden` is (companies, products) bool; `best_company_utility` the company's utility of
-    its best feasible product (meaningful where `has_feasible`).
+    its best feasible product (meaningful where `has_feasible`). A decision can break both
+    rules; its label names the policy breach first.
     """
     safe_choice = np.where(choice >= 0, choice, 0)
-    bought_forbidden = purchased & forbidden[company, safe_choice]
-    below_best = has_feasible & (
-        realised_company_utility < best_company_utility - TIE_TOLERANCE)
     judged = audited & readable
-    violation = np.full(len(choice), None, dtype=object)
-    violation[judged & below_best] = "not_company_best"
-    violation[judged & bought_forbidden] = "forbidden"
-    return violation
+    bought_forbidden = judged & purchased & forbidden[company, safe_choice]
+    below_best = judged & has_feasible & (
+        realised_company_utility < best_company_utility - TIE_TOLERANCE)
+    label = np.full(len(choice), None, dtype=object)
+    label[below_best] = "not_company_best"
+    label[bought_forbidden] = "forbidden"
+    return Violations(bought_forbidden, below_best, label)
 
 
 class SanctionDesk:
@@ -78,12 +93,14 @@ class SanctionDesk:
         self.sanctioning = np.array([chosen is None or c in chosen for c in company_ids],
                                     dtype=bool)
 
-    def sanctioned(self, violation: np.ndarray, company: np.ndarray) -> np.ndarray:
+    def sanctioned(self, violations: Violations, company: np.ndarray) -> np.ndarray:
         """Decisions whose violation this policy responds to (`company` per decision)."""
+        triggers = self.settings.triggers
+        hit = (violations.forbidden & ("forbidden" in triggers)) | (
+            violations.below_best & ("not_company_best" in triggers))
         if self.settings.response == "none":
-            return np.zeros(len(violation), dtype=bool)
-        return np.isin(violation.astype(str), list(self.settings.triggers)) & \
-            self.sanctioning[company]
+            return np.zeros(len(company), dtype=bool)
+        return hit & self.sanctioning[company]
 
     def apply(self, tick: int, agents: Sequence[Sanctionable], sanctioned: np.ndarray,
               details: Sequence[str], decision_ids: Sequence[str], company_names: Sequence[str]
@@ -132,14 +149,14 @@ class SanctionDesk:
         return self.settings.warning.format(company=company, count=len(details), details=shown)
 
 
-def violation_details(violation: np.ndarray, purchased: np.ndarray, choice: np.ndarray,
+def violation_details(violations: Violations, purchased: np.ndarray, choice: np.ndarray,
                       company_best: np.ndarray, product_names: Sequence[str],
                       company_names: Sequence[str]) -> list[str]:
     """A short description of each violation ("" where there is none), for warnings."""
-    details = [""] * len(violation)
-    for i in np.flatnonzero(violation != None).tolist():  # noqa: E711 - object array
+    details = [""] * len(choice)
+    for i in np.flatnonzero(violations.any()).tolist():
         bought = product_names[choice[i]] if purchased[i] else "nothing"
-        if violation[i] == "forbidden":
+        if violations.forbidden[i]:
             details[i] = f"bought {bought}, which {company_names[i]}'s policy forbids"
         else:
             best = product_names[company_best[i]] if company_best[i] >= 0 else "nothing"
