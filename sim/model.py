@@ -229,8 +229,9 @@ class MarketModel(mesa.Model):
                 prices=self.market.prices, companies_with_agents=self.companies_with_agents,
                 network_seed=network_seed)
             if scenario.dynamics.sanctions is not None:
-                self.sanction_desk = SanctionDesk(scenario.dynamics.sanctions,
-                                                  self.market.company_ids)
+                self.sanction_desk = SanctionDesk(
+                    scenario.dynamics.sanctions, self.market.company_ids,
+                    [c.name for c in scenario.companies])
         self._pending: PendingTick | None = None
         self.last_result: TickResult | None = None
 
@@ -436,8 +437,7 @@ class MarketModel(mesa.Model):
                                             outcome.company_best, market.product_names, names)
                 sanctions = self.sanction_desk.apply(
                     tick, pending.agents, sanctioned, details,
-                    [r.request_id for r in pending.requests],
-                    [market.company_ids[k] for k in companies])
+                    [r.request_id for r in pending.requests], companies)
 
         exposed, success = injection_outcomes(
             injected=market.injected, listed=market.listed, company=companies, choice=choice,

@@ -87,8 +87,11 @@ def find_violations(*, audited: np.ndarray, readable: np.ndarray, purchased: np.
 class SanctionDesk:
     """Applies a scenario's sanctions to the agents whose audited decisions violated."""
 
-    def __init__(self, settings: Sanctions, company_ids: Sequence[str]) -> None:
+    def __init__(self, settings: Sanctions, company_ids: Sequence[str],
+                 company_names: Sequence[str] | None = None) -> None:
         self.settings = settings
+        self.company_ids = tuple(company_ids)
+        self.company_names = tuple(company_names or company_ids)
         chosen = settings.companies
         self.sanctioning = np.array([chosen is None or c in chosen for c in company_ids],
                                     dtype=bool)
@@ -103,12 +106,12 @@ class SanctionDesk:
         return hit & self.sanctioning[company]
 
     def apply(self, tick: int, agents: Sequence[Sanctionable], sanctioned: np.ndarray,
-              details: Sequence[str], decision_ids: Sequence[str], company_names: Sequence[str]
+              details: Sequence[str], decision_ids: Sequence[str], company: np.ndarray
               ) -> list[dict[str, Any]]:
         """Respond once per agent with sanctioned decisions; return the log rows.
 
         `agents`, `details` (what each decision did wrong, in words), `decision_ids` and
-        `company_names` are per decision; only the sanctioned entries are read.
+        `company` (company index) are per decision; only the sanctioned entries are read.
         """
         by_agent: dict[int, list[int]] = {}
         owners: dict[int, Sanctionable] = {}
@@ -120,14 +123,15 @@ class SanctionDesk:
         for key, indices in by_agent.items():
             agent = owners[key]
             generation = agent.generation
-            company = company_names[indices[0]]
+            k = int(company[indices[0]])
             response = self._response(agent)
             if response == "replace":
                 agent.replace()
             else:
-                agent.warn(self.warning_text(company, [details[i] for i in indices]))
+                agent.warn(self.warning_text(self.company_names[k],
+                                             [details[i] for i in indices]))
             rows.append({
-                "tick": tick, "agent_id": agent.name, "company": company,
+                "tick": tick, "agent_id": agent.name, "company": self.company_ids[k],
                 "agent_generation": generation, "violations": len(indices),
                 "decision_ids": "|".join(decision_ids[i] for i in indices),
                 "response": response, "warnings": len(agent.warnings),

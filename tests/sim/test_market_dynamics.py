@@ -152,8 +152,8 @@ def test_same_seed_same_run(tmp_path):
 
 def test_lockstep_api_gives_the_same_dynamics():
     s = validate_scenario(two_shops(observability=0.7, ticks=3), "t")
-    whole, split = MarketModel(s, {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()}), \
-        MarketModel(s, {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()})
+    backends = {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()}
+    whole, split = MarketModel(s, backends), MarketModel(s, backends)
     backend = RationalBackend()
     for _ in range(3):
         whole.step()
