@@ -334,11 +334,13 @@ class InformationStructure(Strict):
     )
     outcome_observability: float = Field(
         default=0.0, ge=0, le=1,
-        description="Probability the customer later observes the true outcome of a purchase.",
+        description="Probability the customer later observes the true outcome of a purchase "
+        "(drawn per decision, recorded as `outcome_observed`).",
     )
     monitoring: float = Field(
         default=0.0, ge=0, le=1,
-        description="Probability the company audits a decision of its agent.",
+        description="Probability the company audits a decision of its agent (drawn per "
+        "decision, recorded as `audited`).",
     )
     explanation_reveals: float = Field(
         default=1.0, ge=0, le=1,
@@ -475,8 +477,6 @@ class EdgeList(Strict):
 
 Network = Annotated[SmallWorld | ScaleFree | RandomGraph | EdgeList, Field(discriminator="kind")]
 """The social network customers talk over."""
-
-NETWORK_KINDS = frozenset({"small_world", "scale_free", "random", "edge_list"})
 
 
 class WordOfMouth(Strict):

@@ -39,8 +39,8 @@ class MarketDynamics:
                          uniforms: np.ndarray) -> np.ndarray:
         """The company each shopper visits: `fixed` where >= 0, else the switching rule.
 
-        Without switching settings the `default` (uniform random) choice is kept. The visited
-        company becomes the shopper's last company.
+        Without switching settings the `default` (uniform random) choice is kept. Nothing is
+        changed here (a tick may be prepared again); `learn` records the visits.
         """
         shop = default
         switching = self.settings.switching
@@ -53,16 +53,18 @@ class MarketDynamics:
                 price_sensitivity=switching.price_sensitivity, loyalty=switching.loyalty)
             shop = default.copy()
             shop[free] = sample_choices(probabilities, uniforms[free])
-        shop = np.where(fixed >= 0, fixed, shop)
-        self.last_company[shoppers] = shop
-        return shop
+        return np.where(fixed >= 0, fixed, shop)
 
     def learn(self, tick: int, customers: np.ndarray, companies: np.ndarray,
-              signals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """End-of-tick trust updates: own experiences, then the word of mouth now due.
+              signals: np.ndarray, visits: tuple[np.ndarray, np.ndarray] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """End-of-tick updates: own experiences, then the word of mouth now due.
 
-        Returns each decision's trust in its company before and after its own experience.
+        `visits` (shoppers, the company each picked) become their last companies. Returns
+        each decision's trust in its company before and after its own experience.
         """
+        if visits is not None:
+            self.last_company[visits[0]] = visits[1]
         before, after = update_trust(self.trust, customers, companies, signals,
                                      self.settings.trust.learning_rate)
         self.heard_last_tick = 0

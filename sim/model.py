@@ -164,6 +164,8 @@ class PendingTick:
     unserved: int
     build_s: float
     visits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shoppers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     unserved_companies: list[int] = field(default_factory=list)
 
 
@@ -263,6 +265,7 @@ class MarketModel(mesa.Model):
         load: dict[str, int] = defaultdict(int)
         pending = PendingTick(tick, [], np.empty(0, dtype=np.int64), [], [], [], 0, 0.0)
         pending.visits = np.bincount(shop, minlength=len(self.scenario.companies))
+        pending.shoppers, pending.shop = shoppers, shop
         served: list[int] = []
         for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
                                            strict=True):
@@ -417,8 +420,8 @@ class MarketModel(mesa.Model):
                        outcome.override)
         trust_before = trust_after = np.full(n, np.nan)
         if self.dynamics is not None:
-            trust_before, trust_after = self.dynamics.learn(tick, customers, companies,
-                                                            seen.signal)
+            trust_before, trust_after = self.dynamics.learn(
+                tick, customers, companies, seen.signal, (pending.shoppers, pending.shop))
 
         audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
         violations = find_violations(

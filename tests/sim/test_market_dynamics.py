@@ -171,3 +171,27 @@ def test_no_dynamics_leaves_trust_columns_null(tmp_path):
     assert d.trust_before.isna().all() and d.trust_after.isna().all()
     assert d.outcome_observed.all() and d.experience.notna().all()  # still recorded
     assert market.mean_trust.isna().all() and len(market) == 4
+
+
+def test_loyalty_keeps_customers_with_their_last_company(tmp_path):
+    switched = {}
+    for loyalty in (0.0, 1.0):                          # 1.0: exp(10) to 1 in favour of staying
+        data = two_shops(observability=0.0, ticks=3, customers=200)
+        data["dynamics"]["switching"]["loyalty"] = loyalty
+        _, d = run(tmp_path, data, f"loyalty{loyalty}")
+        companies = d.pivot(index="customer_id", columns="tick", values="company")
+        switched[loyalty] = (companies[1] != companies[2]).mean()
+        assert (companies[2] != companies[3]).mean() == pytest.approx(switched[loyalty],
+                                                                      abs=0.12)
+    assert 0.35 < switched[0.0] < 0.65 and switched[1.0] == 0.0
+
+
+def test_preparing_a_tick_twice_gives_the_same_requests():
+    data = two_shops(observability=0.7, ticks=3, customers=50)
+    data["dynamics"]["switching"]["loyalty"] = 0.5
+    model = MarketModel(validate_scenario(data, "t"),
+                        {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()})
+    model.step()
+    first = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
+    again = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
+    assert first == again

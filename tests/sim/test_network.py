@@ -163,3 +163,11 @@ def test_degree_must_be_below_the_number_of_customers(write_yaml):
         load_scenario(path)
     assert "dynamics.word_of_mouth.network.degree: degree 12 needs more customers" in str(
         info.value)
+
+
+def test_network_without_kind_says_so(write_yaml):
+    path = write_yaml(dynamics_with_network({"degree": 4}))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert "dynamics.word_of_mouth.network: missing 'kind'; add kind: small_world" in str(
+        info.value)
