@@ -38,19 +38,23 @@ class RunSummary:
     sided_with_company_rate: float | None
     invalid_rate: float | None
     wall_s: float
+    injection_success_rate: float | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         def pct(value: float | None) -> str:
             return "n/a" if value is None else f"{100 * value:.1f}%"
 
+        rates = (f"override rate {pct(self.override_rate)}, sided with company "
+                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
+        if self.injection_success_rate is not None:
+            rates += f", injection success {pct(self.injection_success_rate)}"
         return [
             f"run {self.status}: {self.ticks} ticks, {self.decisions} decisions "
             f"in {self.wall_s:.1f}s",
-            f"override rate {pct(self.override_rate)}, sided with company "
-            f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}",
+            rates,
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
-            "ticks.csv)",
+            "ticks.csv, market.csv, sanctions.csv)",
         ]
 
 
@@ -132,7 +136,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=["override", "sided_with_company",
-                                                          "valid"])
+                                                          "valid", "injection_success"])
     def mean(column: str) -> float | None:
         values = table[column].dropna()
         return float(values.astype(float).mean()) if len(values) else None
@@ -146,6 +150,7 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         sided_with_company_rate=mean("sided_with_company"),
         invalid_rate=float(1 - table["valid"].mean()) if len(table) else None,
         wall_s=float(manifest.get("wall_s", 0.0)),
+        injection_success_rate=mean("injection_success"),
     )
 
 
