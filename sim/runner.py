@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -164,21 +163,20 @@ def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, 
     recorder = RunRecorder(out_dir, overwrite=overwrite)
     recorder.start({**run_manifest(scenario, backends, source=source, overrides=overrides),
                     **dict(extra or {})})
-    started = time.perf_counter()
     try:
         model = MarketModel(scenario, backends, recorder, replicate=replicate)
     except BaseException as exc:
-        recorder.finish("failed", wall_s=round(time.perf_counter() - started, 3),
-                        error=f"{type(exc).__name__}: {exc}")
+        close_run(recorder, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    model.run_started = started
     return model, recorder
 
 
-def close_run(model: MarketModel, recorder: RunRecorder, status: str,
-              error: str | None = None) -> dict[str, Any]:
-    """End a run opened by `open_run`: write its final manifest with `status`."""
-    extra: dict[str, Any] = {"wall_s": round(time.perf_counter() - model.run_started, 3)}
+def close_run(recorder: RunRecorder, status: str, error: str | None = None) -> dict[str, Any]:
+    """End a run opened by `open_run`: write its final manifest with `status`.
+
+    `status` is `completed`, `failed` or `interrupted`; `error` says why a run failed.
+    """
+    extra: dict[str, Any] = {"wall_s": round(recorder.elapsed_s(), 3)}
     if error is not None:
         extra["error"] = error
     return recorder.finish(status, **extra)
@@ -220,7 +218,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     finally:
         for b in distinct.values():
             b.close()
-        manifest = close_run(model_, recorder, status, error)
+        manifest = close_run(recorder, status, error)
     return summarise(Path(out_dir), manifest)
 
 
