@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sys
@@ -54,15 +55,23 @@ class RunSummary:
         ]
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape a run's results."""
-    versions = {"python": platform.python_version()}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    versions = [("python", platform.python_version())]
     for name in VERSIONED_PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            versions.append((name, "not installed"))
+    return tuple(versions)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a run's results.
+
+    Read once per process (reading package metadata is slow, and a sweep starts many runs).
+    """
+    return dict(_installed_versions())
 
 
 def options_key(options: Mapping[str, Any] | None) -> str:
@@ -165,6 +174,9 @@ def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, 
                     **dict(extra or {})})
     try:
         model = MarketModel(scenario, backends, recorder, replicate=replicate)
+    except KeyboardInterrupt:
+        close_run(recorder, "interrupted")
+        raise
     except BaseException as exc:
         close_run(recorder, "failed", f"{type(exc).__name__}: {exc}")
         raise
