@@ -49,10 +49,22 @@ def execute_in_process(jobs: Sequence[RunJob], root: Path, handle: Handle, *,
 # --------------------------------------------------------------------------- processes
 
 
+def worker_environment(worker_env: Mapping[str, Sequence[str]] | None, worker: int
+                       ) -> dict[str, str]:
+    """The environment variables of worker i: each variable's values dealt round-robin."""
+    return {key: values[worker % len(values)]
+            for key, values in (worker_env or {}).items() if values}
+
+
 def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: int,
                       max_active: int | None = None, session: int = 0,
-                      backend_options: Mapping[str, Any] | None = None) -> None:
-    """Run the jobs in `workers` local processes, each in lockstep over its share."""
+                      backend_options: Mapping[str, Any] | None = None,
+                      worker_env: Mapping[str, Sequence[str]] | None = None) -> None:
+    """Run the jobs in `workers` local processes, each in lockstep over its share.
+
+    `worker_env` gives each worker its own environment variables (values dealt round-robin),
+    e.g. a different inference server per worker.
+    """
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
@@ -61,7 +73,8 @@ def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, wor
     processes = [
         context.Process(target=process_worker, name=f"tinmen-sweep-worker-{i}",
                         args=(share, str(root), events, i, max_active, session,
-                              dict(backend_options or {}), registry_entries()))
+                              dict(backend_options or {}), registry_entries(),
+                              worker_environment(worker_env, i)))
         for i, share in enumerate(shares)
     ]
     for process in processes:
@@ -128,13 +141,15 @@ def _stop_processes(processes: Sequence[Any], events: Any, handle: Handle,
 
 def process_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
                    max_active: int | None, session: int, backend_options: dict[str, Any],
-                   backends: Mapping[str, tuple[str, str, str | None]]) -> None:
+                   backends: Mapping[str, tuple[str, str, str | None]],
+                   env: Mapping[str, str]) -> None:
     """Entry point of a worker process: lockstep over its share, events on the queue.
 
     The first SIGINT/SIGTERM stops the lockstep loop (its runs are recorded as interrupted);
     later ones are ignored so that the last events still reach the coordinator.
     """
     try:
+        os.environ.update(env)
         _register(backends)
         _exit_with_parent()
         install_stop_signals()
@@ -187,7 +202,8 @@ def _exit_with_parent() -> None:
 
 def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: int,
                 address: str | None = None, max_active: int | None = None, session: int = 0,
-                backend_options: Mapping[str, Any] | None = None) -> None:
+                backend_options: Mapping[str, Any] | None = None,
+                worker_env: Mapping[str, Sequence[str]] | None = None) -> None:
     """Run the jobs as `workers` Ray tasks, each in lockstep over its share.
 
     Connects to the cluster at `address` (or starts a local Ray when None and none is
@@ -208,11 +224,12 @@ def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: 
             raise SweepError(f"--address {address}: cannot connect to {where} "
                              f"({type(exc).__name__}: {exc}); check the address, e.g. "
                              "ray://head-node:10001 or auto") from exc
-    events = Queue()
+    events = Queue(actor_options={"num_cpus": 0})
     task = ray.remote(num_cpus=1, max_retries=0)(ray_worker)
     shares = [share for share in split_shares(jobs, workers) if share]
     pending = [task.remote(share, str(Path(root).resolve()), events, i, max_active, session,
-                           dict(backend_options or {}), registry_entries())
+                           dict(backend_options or {}), registry_entries(),
+                           worker_environment(worker_env, i))
                for i, share in enumerate(shares)]
     fatal: list[str] = []
 
@@ -249,8 +266,10 @@ def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: 
 
 def ray_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
                max_active: int | None, session: int, backend_options: dict[str, Any],
-               backends: Mapping[str, tuple[str, str, str | None]]) -> None:
+               backends: Mapping[str, tuple[str, str, str | None]],
+               env: Mapping[str, str]) -> None:
     """Body of a Ray task: lockstep over its share, events on the Ray queue."""
+    os.environ.update(env)
     _register(backends)
     try:
         run_lockstep(jobs, root, events.put, backend_options=backend_options,

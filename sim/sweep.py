@@ -11,7 +11,7 @@ Run states in sweep.json: `pending` (not started, or interrupted and due to reru
 
 from __future__ import annotations
 
-import shutil
+import re
 import signal
 import sys
 import time
@@ -82,28 +82,32 @@ class SweepResult:
 
 def default_sweep_dir(plan: SweepPlan) -> Path:
     """sweeps/<name>-<first 8 characters of the sweep id>: the same sweep, the same place."""
-    return Path("sweeps") / f"{plan.name}-{plan.sweep_id[:8]}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", plan.name).strip("._") or "sweep"
+    return Path("sweeps") / f"{name}-{plan.sweep_id[:8]}"
 
 
 def prepare_directory(plan: SweepPlan, root: Path, *, resume: bool, overwrite: bool
                       ) -> dict[str, Any] | None:
-    """Check `root` can hold this sweep; return the state it already records, if any."""
+    """Check `root` can hold this sweep; return the state it already records, if any.
+
+    `overwrite` deletes a previous sweep's files there (and only those); a directory that is
+    not a sweep directory is never deleted.
+    """
     layout = SweepLayout(root)
     existing = layout.read_state()
-    if existing is not None and existing.get("sweep_id") != plan.sweep_id:
-        if not overwrite:
-            raise SweepError(
-                f"{root}: holds a different sweep ({existing.get('name')}, id "
-                f"{existing.get('sweep_id')}; this one is {plan.sweep_id}); choose another "
-                "--out, or pass --overwrite to replace it")
-    elif existing is None and root.exists() and any(root.iterdir()) and not overwrite:
-        raise SweepError(f"{root}: exists and is not a sweep directory; choose another --out "
-                         "or pass --overwrite")
+    if existing is None and root.exists() and not layout.only_sweep_files():
+        raise SweepError(f"{root}: exists and is not a sweep directory (no sweep.json); "
+                         "choose another --out")
+    if existing is not None and existing.get("sweep_id") != plan.sweep_id and not overwrite:
+        raise SweepError(
+            f"{root}: holds a different sweep ({existing.get('name')}, id "
+            f"{existing.get('sweep_id')}; this one is {plan.sweep_id}); choose another "
+            "--out, or pass --overwrite to replace it")
     if resume and (existing is None or overwrite):
         raise SweepError(f"{root}: there is no sweep to resume there; run without --resume "
                          "to start it")
-    if overwrite and root.exists():
-        shutil.rmtree(root)
+    if overwrite and existing is not None:
+        layout.remove()
         return None
     return existing
 
@@ -344,14 +348,16 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
               overwrite: bool = False, executor: str = "local", workers: int = 1,
               address: str | None = None, max_active: int | None = None,
               pool: BackendPool | None = None,
-              backend_options: Mapping[str, Any] | None = None, progress: bool = True,
+              backend_options: Mapping[str, Any] | None = None,
+              worker_env: Mapping[str, Sequence[str]] | None = None, progress: bool = True,
               command: Sequence[str] | None = None) -> SweepResult:
     """Run (or resume) `plan` into `out`; return the summary.
 
     `executor` is `local` (in this process when `workers` is 1, else `workers` processes)
     or `ray` (`workers` Ray tasks, at `address`). `max_active` bounds how many runs each
-    worker advances together (default: all of its share). `pool` lets tests hand in
-    backends (in-process only). Raises `SweepInterrupted` on SIGINT/SIGTERM after recording
+    worker advances together (default: all of its share). `worker_env` deals environment
+    variables to workers round-robin (worker processes or Ray tasks only). `pool` lets tests
+    hand in backends (in-process only). Raises `SweepInterrupted` on SIGINT/SIGTERM after recording
     everything, and `SweepError` for a directory, executor or worker problem.
     """
     if executor not in ("local", "ray"):
@@ -360,6 +366,9 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
         raise SweepError(f"--workers {workers}: needs at least 1")
     if max_active is not None and max_active < 1:
         raise SweepError(f"--max-active {max_active}: needs at least 1")
+    if worker_env and executor == "local" and workers == 1:
+        raise SweepError("--worker-env: needs --workers 2 or more, or --executor ray; with one "
+                         "worker, set the variable in your shell instead")
     check_backends(plan)
     root = Path(out) if out is not None else default_sweep_dir(plan)
     previous = prepare_directory(plan, root, resume=resume, overwrite=overwrite)
@@ -380,7 +389,7 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
             with stop_signals():
                 _execute(jobs, layout.root, session, executor=executor, workers=workers,
                          address=address, max_active=max_active, pool=pool,
-                         backend_options=backend_options)
+                         backend_options=backend_options, worker_env=worker_env)
             status = "completed"
         except KeyboardInterrupt as exc:
             status = "interrupted"
@@ -396,15 +405,18 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
 
 def _execute(jobs: list[RunJob], root: Path, session: SweepSession, *, executor: str,
              workers: int, address: str | None, max_active: int | None,
-             pool: BackendPool | None, backend_options: Mapping[str, Any] | None) -> None:
+             pool: BackendPool | None, backend_options: Mapping[str, Any] | None,
+             worker_env: Mapping[str, Sequence[str]] | None) -> None:
     common = {"max_active": max_active, "session": session.session,
               "backend_options": backend_options}
     if not jobs:
         return
     if executor == "ray":
-        execute_ray(jobs, root, session.handle, workers=workers, address=address, **common)
+        execute_ray(jobs, root, session.handle, workers=workers, address=address,
+                    worker_env=worker_env, **common)
     elif workers > 1:
-        execute_processes(jobs, root, session.handle, workers=workers, **common)
+        execute_processes(jobs, root, session.handle, workers=workers, worker_env=worker_env,
+                          **common)
     else:
         execute_in_process(jobs, root, session.handle, pool=pool, **common)
 

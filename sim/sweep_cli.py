@@ -3,8 +3,8 @@
     tinmen sweep SWEEP_OR_SCENARIO [--grid KEY=V1,V2 ...] [--zip KEY=V1,V2 ...]
                  [--set KEY=VALUE ...] [--replicates N] [--seed N] [--out DIR]
                  [--backend NAME] [--model NAME] [--executor local|ray] [--workers N]
-                 [--address ADDR] [--max-active N] [--resume] [--overwrite] [--dry-run]
-                 [--quiet]
+                 [--address ADDR] [--worker-env KEY=V1,V2 ...] [--max-active N]
+                 [--resume] [--overwrite] [--dry-run] [--quiet]
     tinmen sweep --resume --out DIR
 """
 
@@ -46,6 +46,9 @@ def add_sweep_parser(commands: Any) -> None:
                        "runs in lockstep (default 1)")
     sweep.add_argument("--address", metavar="ADDR", help="Ray cluster address (e.g. auto or "
                        "ray://head:10001); default: start a local Ray")
+    sweep.add_argument("--worker-env", action="append", default=[], metavar="KEY=V1,V2",
+                       help="give worker i the i-th value of an environment variable "
+                       "(round-robin), e.g. one inference server per worker (repeatable)")
     sweep.add_argument("--max-active", type=int, metavar="N", help="advance at most N runs "
                        "together per worker, to bound memory (default: all)")
     sweep.add_argument("--resume", action="store_true", help="continue the sweep in --out "
@@ -84,6 +87,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         result = run_sweep(plan, args.out, resume=args.resume, overwrite=args.overwrite,
                            executor=args.executor, workers=args.workers,
                            address=args.address, max_active=args.max_active,
+                           worker_env=_worker_env(args.worker_env),
                            progress=not args.quiet, command=sys.argv)
     except SweepInterrupted as exc:
         print(f"interrupted: {exc}", file=sys.stderr)
@@ -92,6 +96,22 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         for line in result.lines():
             print(line)
     return 1 if result.failed else 0
+
+
+def _worker_env(arguments: list[str]) -> dict[str, list[str]]:
+    """--worker-env KEY=V1,V2 -> {KEY: [V1, V2]} (values are plain text, split on commas)."""
+    from sim.errors import ScenarioError
+
+    env: dict[str, list[str]] = {}
+    for argument in arguments:
+        key, sep, raw = argument.partition("=")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise ScenarioError(f"--worker-env {argument!r}: expected NAME=value1,value2,... "
+                                "e.g. --worker-env OPENAI_BASE_URL=http://gpu1:8000/v1,"
+                                "http://gpu2:8000/v1")
+        env[key.strip()] = values
+    return env
 
 
 def _plan_from_directory(args: argparse.Namespace) -> Any:

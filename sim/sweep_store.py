@@ -66,6 +66,19 @@ class SweepLayout:
         self.combined_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.staging_dir, ignore_errors=True)
 
+    def only_sweep_files(self) -> bool:
+        """True when the directory holds nothing but a sweep's own files (or nothing)."""
+        names = {self.runs_dir.name, self.combined_dir.name, self.batches_csv.name,
+                 self.sweep_json.name, self.sweep_json.name + ".tmp", self.lock_file.name}
+        return all(entry.name in names for entry in self.root.iterdir())
+
+    def remove(self) -> None:
+        """Delete this sweep's files (and only those) from the directory."""
+        for directory in (self.runs_dir, self.combined_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+        for file in (self.batches_csv, self.sweep_json):
+            file.unlink(missing_ok=True)
+
     def forget(self, run_id: str) -> None:
         """Remove a run's partition (before the run starts again)."""
         shutil.rmtree(self.partition_dir(run_id), ignore_errors=True)

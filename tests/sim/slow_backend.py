@@ -23,3 +23,14 @@ class SlowBackend(RationalBackend):
         """Sleep, then answer as the rational baseline does."""
         time.sleep(float(os.environ.get("TINMEN_TEST_BACKEND_DELAY", "0")))
         return super().generate(requests)
+
+
+class EnvChoiceBackend(RationalBackend):
+    """Always chooses the option numbered by TINMEN_TEST_CHOICE (to see a worker's env)."""
+
+    name = "envchoice"
+
+    def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
+        """Answer `Choice: $TINMEN_TEST_CHOICE` to every request."""
+        choice = os.environ["TINMEN_TEST_CHOICE"]
+        return [Completion(text=f"Choice: {choice}") for _ in requests]

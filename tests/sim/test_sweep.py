@@ -195,6 +195,12 @@ def test_default_directory_is_stable_and_other_sweeps_are_refused(tmp_path, monk
     assert run_sweep(other, first.root, progress=False, overwrite=True).completed == 3
     with pytest.raises(SweepError, match="no sweep to resume"):
         run_sweep(plan, tmp_path / "empty", resume=True, progress=False)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("keep me")
+    with pytest.raises(SweepError, match="is not a sweep directory"):
+        run_sweep(plan, precious, overwrite=True, progress=False)
+    assert (precious / "notes.txt").read_text() == "keep me"
 
 
 def test_a_failing_run_is_recorded_and_retried_on_resume(tmp_path, monkeypatch):
@@ -287,6 +293,24 @@ def test_two_worker_processes_give_the_same_rows(tmp_path):
     batches = pd.read_csv(tmp_path / "two" / "batches.csv")
     assert set(batches.worker) == {0, 1}
     assert batches.requests.sum() == len(rows(tmp_path / "two"))
+
+
+def test_workers_get_registered_backends_and_their_own_environment(tmp_path, monkeypatch):
+    monkeypatch.setitem(backend_registry._REGISTRY, "envchoice",
+                        ("tests.sim.slow_backend", "EnvChoiceBackend", None))
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    data = one_customer("envchoice")
+    path = write_sweep(tmp_path, {"replicates": 4}, data)
+    with pytest.raises(SweepError, match="--worker-env: needs --workers 2"):
+        run_sweep(load_plan(path), tmp_path / "one", progress=False,
+                  worker_env={"TINMEN_TEST_CHOICE": ["1", "2"]})
+    run_sweep(load_plan(path), tmp_path / "out", progress=False, workers=2,
+              worker_env={"TINMEN_TEST_CHOICE": ["1", "2"]})
+    frame = rows(tmp_path / "out")
+    worker = {r["run_id"]: r["worker"] for r in state(tmp_path / "out")["runs"]}
+    frame["worker"] = frame.run_id.map(worker)
+    assert frame.groupby("worker").choice_number.unique().map(list).to_dict() == {
+        0: [1], 1: [2]}
 
 
 # --------------------------------------------------------------------------- interrupts
@@ -388,6 +412,47 @@ def test_sigterm_and_sigint_stop_cleanly_and_say_how_to_resume(tmp_path, slow_ba
         == "interrupted" for r in stopped)
     assert main(["sweep", "--resume", "--out", str(out), "--quiet"]) == 0
     assert state(out)["counts"]["completed"] == 12
+    run_sweep(load_plan(path), tmp_path / "reference", progress=False)
+    pd.testing.assert_frame_equal(rows(out), rows(tmp_path / "reference"))
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state_ not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_workers_stop_when_the_coordinator_is_killed(tmp_path, slow_backend):
+    path = slow_sweep(tmp_path)
+    out = tmp_path / "out"
+    proc = start_slow_sweep(path, out, "--workers", "2")
+    wait_for_published_runs(out, proc)
+    workers = [pid for pid in child_pids(proc.pid) if alive(pid)]
+    assert len(workers) >= 2  # two workers (and the spawn resource tracker)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
+    result = run_sweep(load_plan(path), out, progress=False)
+    assert result.completed == 12 and result.failed == 0
     run_sweep(load_plan(path), tmp_path / "reference", progress=False)
     pd.testing.assert_frame_equal(rows(out), rows(tmp_path / "reference"))
 
