@@ -200,6 +200,16 @@ def _exit_with_parent() -> None:
 # --------------------------------------------------------------------------- ray
 
 
+def require_ray() -> None:
+    """Raise a one-line `SweepError` naming the extra when ray is not installed."""
+    try:
+        import ray  # noqa: F401
+        import ray.util.queue  # noqa: F401
+    except ImportError as exc:
+        raise SweepError("--executor ray needs the 'ray' package, which is not installed; "
+                         "run: pip install 'tinmen[ray]'") from exc
+
+
 def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: int,
                 address: str | None = None, max_active: int | None = None, session: int = 0,
                 backend_options: Mapping[str, Any] | None = None,
@@ -210,12 +220,10 @@ def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: 
     running). Tasks write to `root`, which must be shared storage on a cluster; their events
     reach this process through a Ray queue.
     """
-    try:
-        import ray
-        from ray.util.queue import Queue
-    except ImportError as exc:
-        raise SweepError("--executor ray needs the 'ray' package, which is not installed; "
-                         "run: pip install 'tinmen[ray]'") from exc
+    require_ray()
+    import ray
+    from ray.util.queue import Queue
+
     if not ray.is_initialized():
         try:
             ray.init(address=address)

@@ -25,6 +25,7 @@ from sim.executors import (
     execute_in_process,
     execute_processes,
     execute_ray,
+    require_ray,
 )
 from sim.lockstep import RunJob, TerminateRequested, stop_signals
 from sim.recorder import now_iso, write_json_atomic
@@ -121,6 +122,7 @@ class SweepSession:
         self.layout = layout
         self.started = time.perf_counter()
         self._last_save = 0.0
+        self._save_every = SAVE_EVERY_S
         old_runs = {r["run_id"]: r for r in (previous or {}).get("runs", [])}
         sessions = list((previous or {}).get("sessions", []))
         self.session = len(sessions) + 1
@@ -196,9 +198,11 @@ class SweepSession:
     def save(self, force: bool = False) -> None:
         """Write sweep.json (atomically), at most every SAVE_EVERY_S unless forced."""
         now = time.monotonic()
-        if force or now - self._last_save >= SAVE_EVERY_S:
+        if force or now - self._last_save >= self._save_every:
             write_json_atomic(self.layout.sweep_json, self.payload())
-            self._last_save = now
+            self._last_save = time.monotonic()
+            # a large sweep.json is written less often: at most ~5% of the time goes to it
+            self._save_every = max(SAVE_EVERY_S, 20 * (self._last_save - now))
 
     # ------------------------------------------------------------------ events
     def handle(self, event: dict[str, Any]) -> None:
@@ -369,6 +373,8 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
     if worker_env and executor == "local" and workers == 1:
         raise SweepError("--worker-env: needs --workers 2 or more, or --executor ray; with one "
                          "worker, set the variable in your shell instead")
+    if executor == "ray":
+        require_ray()
     check_backends(plan)
     root = Path(out) if out is not None else default_sweep_dir(plan)
     previous = prepare_directory(plan, root, resume=resume, overwrite=overwrite)

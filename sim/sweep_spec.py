@@ -365,7 +365,8 @@ def with_command_line(spec: SweepSpec, source: str, *, grid: Iterable[str] = (),
 
 
 def with_backend(spec: SweepSpec, base_config: Mapping[str, Any], *,
-                 backend: str | None = None, model: str | None = None) -> SweepSpec:
+                 backend: str | None = None, model: str | None = None,
+                 source: str = "--backend") -> SweepSpec:
     """Set every agent's backend and/or model (--backend / --model) as fixed keys.
 
     Writing them into the runs' configs (rather than overriding at run time) keeps each
@@ -380,7 +381,7 @@ def with_backend(spec: SweepSpec, base_config: Mapping[str, Any], *,
             fixed[f"agents.{i}.backend"] = backend
         if model is not None:
             fixed[f"agents.{i}.model"] = model
-    return spec.model_copy(update={"fixed": fixed})
+    return parse_spec({**spec.model_dump(), "fixed": fixed}, source)
 
 
 # --------------------------------------------------------------------------- planning
@@ -448,7 +449,7 @@ def load_plan(path: str | Path, *, grid: Iterable[str] = (), zipped: Iterable[st
     spec = with_command_line(spec, str(path), grid=grid, zipped=zipped, settings=settings,
                              replicates=replicates, seed=seed)
     base_config = read_yaml(base_path)
-    spec = with_backend(spec, base_config, backend=backend, model=model)
+    spec = with_backend(spec, base_config, backend=backend, model=model, source=str(path))
     return plan_sweep(spec, base_config, source=str(path), base_file=str(base_path))
 
 

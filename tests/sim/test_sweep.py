@@ -275,6 +275,7 @@ def test_ray_executor_without_ray_names_the_extra(tmp_path):
     with pytest.raises(SweepError, match=r"pip install 'tinmen\[ray\]'"):
         run_sweep(load_plan(write_sweep(tmp_path, {})), tmp_path / "out", executor="ray",
                   progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------- workers

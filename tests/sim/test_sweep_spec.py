@@ -211,6 +211,12 @@ def test_command_line_values_must_parse():
     assert "cannot read the values" in one_line_error(parse_values, "a=[1", "--zip")
 
 
+def test_backend_flag_conflicting_with_a_swept_backend_is_refused(tmp_path):
+    path = write_sweep(tmp_path, {"grid": {"agents.0.backend": ["rational", "scripted"]}})
+    message = one_line_error(load_plan, path, backend="scripted")
+    assert "agents.0.backend" in message and "set each key in one place" in message
+
+
 def test_identical_cells_are_refused(tmp_path):
     path = write_sweep(tmp_path, {"grid": {"information.disclosure": ["none", ["none"]]},
                                   "seed_scope": "replicate"})
