@@ -148,7 +148,7 @@ class ShoppingAgent(mesa.Agent):
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,
-                               model=self.spec.model)
+                               model=self.spec.model, replicate=model.replicate)
 
 
 @dataclass
@@ -194,10 +194,15 @@ class MarketModel(mesa.Model):
     """A market of customers, companies and shopping agents, advanced one tick per `step`."""
 
     def __init__(self, scenario: Scenario, backends: Mapping[str, Backend],
-                 recorder: RunRecorder | None = None) -> None:
-        """`backends` maps every agent spec id to the backend that answers for it."""
+                 recorder: RunRecorder | None = None, *, replicate: int = 0) -> None:
+        """`backends` maps every agent spec id to the backend that answers for it.
+
+        `replicate` is the replicate index of this run within a sweep (0 outside sweeps); it
+        is set on every request so that caches keep replicates' answers apart.
+        """
         super().__init__(seed=scenario.run.seed)
         self.scenario = scenario
+        self.replicate = replicate
         self.recorder = recorder
         self.market = Market.from_scenario(scenario)
         self.population: Population = sample_population(
@@ -324,8 +329,14 @@ class MarketModel(mesa.Model):
         return self._pending
 
     # ------------------------------------------------------------------ tick, part 2
-    def step(self, completions: Sequence[Completion] | None = None) -> None:
-        """Advance one tick; `completions` answers the requests of `prepare_next_tick`."""
+    def step(self, completions: Sequence[Completion] | None = None, *,
+             backend_s: float | None = None, backend_calls: int | None = None) -> None:
+        """Advance one tick; `completions` answers the requests of `prepare_next_tick`.
+
+        When the completions come from a batch shared with other models (a lockstep sweep),
+        `backend_s` and `backend_calls` say how long that shared call took and how many calls
+        answered this model's requests, for the tick's record.
+        """
         tick = self.steps  # Mesa has already counted this step
         pending = self._pending
         if pending is None or pending.tick != tick:
@@ -340,7 +351,12 @@ class MarketModel(mesa.Model):
         elif len(completions) != len(pending.requests):
             raise ValueError(f"got {len(completions)} completions for "
                              f"{len(pending.requests)} requests")
-        backend_s = time.perf_counter() - started
+        if backend_s is None:
+            backend_s = time.perf_counter() - started
+        else:
+            started -= backend_s  # the shared call counts towards this tick's wall time
+        if backend_calls is not None:
+            calls = backend_calls
         result = self._complete(pending, list(completions))
         record_started = time.perf_counter()
         transcripts = self._transcripts(pending, completions)

@@ -76,6 +76,7 @@ class RunRecorder:
                     part.unlink()
         self.parts_dir.mkdir(exist_ok=True)
         self._manifest: dict[str, Any] = {}
+        self._started = time.perf_counter()
         self._transcripts = open(self.run_dir / TRANSCRIPTS, "a", encoding="utf-8")  # noqa: SIM115
         self._ticks = open(self.run_dir / TICKS, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._tick_writer = csv.DictWriter(self._ticks, fieldnames=TICK_COLUMNS)
@@ -92,6 +93,7 @@ class RunRecorder:
         """Write the manifest with status 'running'."""
         self._manifest = {**manifest, "status": "running", "started_at": now_iso(),
                           "finished_at": None, "ticks_completed": 0, "decisions": 0}
+        self._started = time.perf_counter()
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
 
     def write_tick(self, tick: int, decisions: pa.Table, transcripts: Iterable[Mapping[str, Any]],
@@ -127,6 +129,10 @@ class RunRecorder:
         self._manifest["ticks_completed"] = tick
         self._manifest["decisions"] = self._manifest.get("decisions", 0) + decisions.num_rows
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+
+    def elapsed_s(self) -> float:
+        """Seconds since `start`."""
+        return time.perf_counter() - self._started
 
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
         """Close files and write the final manifest with `status` (completed, failed, ...)."""
