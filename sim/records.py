@@ -49,8 +49,10 @@ DECISION_SCHEMA = pa.schema([
     ("latency_ms", pa.float64()),
     ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
-    ("attempts", pa.int32()),
-    ("cached", pa.bool_()),
+    ("attempts", pa.int32()),             # requests sent to the model (0 when cached)
+    ("retries", pa.int32()),              # of which repeated after a transport fault
+    ("reasks", pa.int32()),               # of which asked again after an unreadable answer
+    ("cached", pa.bool_()),               # answered from the response cache
 ])
 """One row per decision in `decisions.parquet`."""
 
@@ -60,7 +62,8 @@ TICK_COLUMNS: tuple[str, ...] = (
     "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused",
     "override_rate", "sided_with_company_rate", "invalid_rate", "mean_agency_loss",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
-    "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits",
+    "backend_calls", "requests", "requests_per_s", "prompt_tokens", "completion_tokens",
+    "prompt_tokens_per_s", "completion_tokens_per_s", "retries", "reasks", "cache_hits",
 )
 """Columns of `ticks.csv`, one row per tick."""
 

@@ -48,3 +48,11 @@ def write_yaml(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A folder holding a tiny random-weight chat model and its tokenizer (built once)."""
+    from tests.tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
