@@ -6,7 +6,8 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
 - take a fixed time per request and serve a fixed number of requests at once (`latency_s`,
   `slots`), like an inference engine with a fixed batch capacity;
 - inject faults per request (`fault`): `429` (optionally `429:<retry-after seconds>`),
-  `500`, `503`, `slow:<seconds>`, `drop` (close the connection without answering),
+  any other status such as `500` or `400`, `slow:<seconds>`, `drop` (close the connection
+  without answering),
   `broken` (a 200 whose body is cut-off JSON) and `nochoices` (a 200 without `choices`);
 - record every request: arrival and end times, the body, how many were in flight.
 
@@ -49,6 +50,7 @@ class Arrival:
     arrived: float
     in_flight: int
     port: int
+    authorization: str | None = None
     fault: str | None = None
     finished: float | None = None
 
@@ -181,7 +183,7 @@ class FakeOpenAIServer:
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
             arrival = Arrival(len(self.arrivals), request.path, body,
                               time.perf_counter() - self._started_at, self._in_flight,
-                              self.port)
+                              self.port, request.headers.get("Authorization"))
             self.arrivals.append(arrival)
         try:
             fault = self.fault(body, arrival.index) if self.fault else None
@@ -204,8 +206,8 @@ class FakeOpenAIServer:
             headers = {"retry-after": arg} if arg else {}
             return web.json_response({"error": {"message": "rate limited", "type": "rate"}},
                                      status=429, headers=headers)
-        if name in ("500", "502", "503"):
-            return web.json_response({"error": {"message": "server error", "type": "server"}},
+        if name.isdigit():
+            return web.json_response({"error": {"message": f"fault {name}", "type": "fault"}},
                                      status=int(name))
         if name == "slow":
             await asyncio.sleep(float(arg or 5))

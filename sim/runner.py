@@ -160,7 +160,7 @@ def _llm_backend(name: str, model: str | None, opts: BackendOptions,
                                   fresh=fresh)
     if opts.retry_invalid > 0:
         inner = ReaskingBackend(inner, opts.retry_invalid)
-    return MeteredBackend(inner)
+    return MeteredBackend(inner, opts)
 
 
 def describe_backends(backends: Mapping[str, Backend]) -> list[dict[str, Any]]:
@@ -239,7 +239,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         usage = [{"name": b.name, "model": b.model, **b.usage.as_dict()}
                  for b in distinct.values() if isinstance(b, MeteredBackend)]
         manifest = recorder.finish(status, wall_s=round(time.perf_counter() - started, 3),
-                                   backend_usage=usage)
+                                   backends=describe_backends(backends), backend_usage=usage)
     return summarise(Path(out_dir), manifest)
 
 

@@ -275,9 +275,9 @@ class HFBackend:
             kept = tokens if stop is None else tokens[:stop]
             reached_limit = stop is None or stop >= requests[row].sampling.max_tokens
             text = self.tokenizer.decode(kept, skip_special_tokens=True)
-            completions.append(Completion(
+            completions.append(Completion(  # a stop token the model chose counts; ours not
                 text=text, latency_ms=latency, prompt_tokens=len(encoded[row]),
-                completion_tokens=len(kept) + (0 if stop is None else 1),
+                completion_tokens=len(kept) + (0 if reached_limit else 1),
                 finish_reason="length" if reached_limit else "stop"))
         return completions
 

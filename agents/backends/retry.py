@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -72,8 +73,11 @@ def classify(exc: BaseException, timeout_s: float) -> Verdict:
         return Verdict(True, f"timeout after {timeout_s:g}s")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        message = one_line(str(getattr(exc, "message", "") or exc))
-        reason = f"HTTP {status}: {message}"
+        body = getattr(exc, "body", None)
+        detail = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(detail, str) or not detail.strip():
+            detail = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", "") or exc))
+        reason = f"HTTP {status}: {one_line(detail) or 'no message'}"
         if status in RETRYABLE_STATUS or status >= 500:
             return Verdict(True, reason, retry_after_seconds(exc.response.headers))
         return Verdict(False, reason)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from agents.backends.base import Backend
 from agents.parsing import parse_choice
 from agents.types import Completion, DecisionRequest
@@ -129,10 +131,12 @@ class Usage:
 class MeteredBackend:
     """Counts what a backend did: calls, requests, tokens, retries, failures and time."""
 
-    def __init__(self, inner: Backend) -> None:
+    def __init__(self, inner: Backend, options: BaseModel | None = None) -> None:
+        """`options` (the effective backend options, if any) are reported by `describe`."""
         self.inner = inner
         self.name = inner.name
         self.model = inner.model
+        self.options = options
         self.usage = Usage()
 
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
@@ -155,9 +159,12 @@ class MeteredBackend:
         return answers
 
     def describe(self) -> dict[str, Any]:
-        """Settings for the run manifest."""
+        """Settings for the run manifest, with the effective options when known."""
         inner = getattr(self.inner, "describe", None)
-        return inner() if inner else {}
+        settings = inner() if inner else {}
+        if self.options is not None:
+            settings["options"] = self.options.model_dump(mode="json")
+        return settings
 
     def close(self) -> None:
         """Close the inner backend."""
