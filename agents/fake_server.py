@@ -255,13 +255,13 @@ class FakeOpenAIServer:
 def main() -> None:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--slots", type=int, default=None)
     args = parser.parse_args()
     server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
                               port=args.port).start()
-    print(f"fake OpenAI server at {server.base_url} (Ctrl-C to stop)")
+    print(f"fake OpenAI server at {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

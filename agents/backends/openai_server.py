@@ -17,6 +17,7 @@ where an event loop is already running.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import threading
 import time
@@ -42,6 +43,9 @@ from agents.structured import (
 from agents.types import Completion, DecisionRequest
 
 T = TypeVar("T")
+
+CONNECTIONS_PER_CLIENT = 64
+"""Most requests in flight through one `AsyncOpenAI` client (see `OpenAIBackend`)."""
 
 NO_KEY = "EMPTY"
 """What the client sends when no key is configured (a local `vllm serve` accepts anything)."""
@@ -134,7 +138,10 @@ class OpenAIBackend:
                 "or agents[].model (e.g. Qwen/Qwen2.5-7B-Instruct)"
             )
         import openai
+        from openai.types import Completion as TextCompletion
+        from openai.types.chat import ChatCompletion
 
+        self._response_types = (ChatCompletion, TextCompletion)
         self.model = model
         self.options = options or BackendOptions()
         self.urls = self.options.urls()
@@ -149,9 +156,13 @@ class OpenAIBackend:
                                             self.options.revision)
             self.prompt_format = prompt_format(self.tokenizer)
         self._runner = EventLoopThread()
+        # Several clients per URL, each with at most CONNECTIONS_PER_CLIENT requests in
+        # flight: every connection stays in its client's keep-alive pool, and the pool's
+        # per-request bookkeeping (linear in its size) stays small.
+        shards = math.ceil(self.options.max_concurrency / CONNECTIONS_PER_CLIENT)
         self._clients = [
-            openai.AsyncOpenAI(base_url=url, api_key=key or NO_KEY, max_retries=0,
-                               timeout=self.options.timeout_s)
+            [openai.AsyncOpenAI(base_url=url, api_key=key or NO_KEY, max_retries=0,
+                                timeout=self.options.timeout_s) for _ in range(shards)]
             for url in self.urls
         ]
 
@@ -188,8 +199,9 @@ class OpenAIBackend:
             return
 
         async def close_all() -> None:
-            for client in self._clients:
-                await client.close()
+            for shards in self._clients:
+                for client in shards:
+                    await client.close()
 
         try:
             self._runner.run(close_all())
@@ -202,9 +214,9 @@ class OpenAIBackend:
         results: list[Completion | None] = [None] * len(requests)
         jobs = iter(self._jobs(requests))
 
-        async def worker() -> None:
+        async def worker(number: int) -> None:
             for job in jobs:  # the iterator is shared: each job goes to one worker
-                answers = await self._run_job([requests[i] for i in job])
+                answers = await self._run_job([requests[i] for i in job], number)
                 for i, completion in zip(job, answers, strict=True):
                     results[i] = completion
                     if on_result is not None:
@@ -213,8 +225,8 @@ class OpenAIBackend:
         workers = self.options.max_concurrency * len(self.urls)
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(min(workers, len(requests))):
-                    group.create_task(worker())
+                for number in range(min(workers, len(requests))):
+                    group.create_task(worker(number))
         except BaseExceptionGroup as grouped:  # surface the first real error as itself
             raise grouped.exceptions[0] from None
         return [r if r is not None else Completion.failed("not answered") for r in results]
@@ -236,16 +248,17 @@ class OpenAIBackend:
         return answer_constraint(request, self.options.structured_output,
                                  self.options.explanation_max_chars)
 
-    async def _run_job(self, job: list[DecisionRequest]) -> list[Completion]:
+    async def _run_job(self, job: list[DecisionRequest], worker: int) -> list[Completion]:
         """Send one HTTP request (with retries) for `job`; one completion per request."""
         started = time.perf_counter()
         attempt = 0
         while True:
             attempt += 1
             replica = self.router.acquire()
+            shards = self._clients[replica]
             try:
                 async with asyncio.timeout(self.options.timeout_s):
-                    answers = await self._send(self._clients[replica], job)
+                    answers = await self._send(shards[worker % len(shards)], job)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, never propagated
@@ -275,22 +288,22 @@ class OpenAIBackend:
                                   retries=attempts - 1) for _ in job]
 
     # ------------------------------------------------------------------ one HTTP request
-    def _common(self, request: DecisionRequest) -> dict[str, Any]:
-        """Sampling, seed and structured output, shared by both APIs."""
+    def _body(self, request: DecisionRequest) -> dict[str, Any]:
+        """Sampling, seed and structured output of a request body, shared by both APIs."""
         s = request.sampling
-        kwargs: dict[str, Any] = {"model": self.model, "temperature": s.temperature,
-                                  "top_p": s.top_p, "seed": request.seed, "n": 1}
+        body: dict[str, Any] = {"model": self.model, "temperature": s.temperature,
+                                "top_p": s.top_p, "seed": request.seed, "n": 1}
         if self.options.server == "openai" and self.options.api == "chat":
-            kwargs["max_completion_tokens"] = s.max_tokens
+            body["max_completion_tokens"] = s.max_tokens
         else:
-            kwargs["max_tokens"] = s.max_tokens
+            body["max_tokens"] = s.max_tokens
         constraint = self._constraint(request)
         if constraint is not None:
             if self.options.server == "openai":
-                kwargs["response_format"] = openai_response_format(constraint)
+                body["response_format"] = openai_response_format(constraint)
             else:
-                kwargs["extra_body"] = {"structured_outputs": vllm_structured_outputs(constraint)}
-        return kwargs
+                body["structured_outputs"] = vllm_structured_outputs(constraint)
+        return body
 
     async def _send(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
         if self.options.api == "chat":
@@ -298,8 +311,11 @@ class OpenAIBackend:
         return await self._send_completions(client, job)
 
     async def _send_chat(self, client: Any, request: DecisionRequest) -> _Answer:
-        response = await client.chat.completions.create(
-            messages=[dict(m) for m in request.messages], **self._common(request))
+        # `post` is the client's documented call for a raw body: it skips the per-call
+        # walk over typed parameters, which costs more CPU than the request itself here.
+        body = {"messages": [dict(m) for m in request.messages], **self._body(request)}
+        response = await client.post("/chat/completions", body=body,
+                                     cast_to=self._response_types[0])
         choices = getattr(response, "choices", None)
         if not choices:
             raise UnreadableResponse("no choices in the response")
@@ -316,7 +332,9 @@ class OpenAIBackend:
 
     async def _send_completions(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
         prompts = [render_prompt(self.tokenizer, r.messages) for r in job]
-        response = await client.completions.create(prompt=prompts, **self._common(job[0]))
+        response = await client.post("/completions", body={"prompt": prompts,
+                                                           **self._body(job[0])},
+                                     cast_to=self._response_types[1])
         choices = getattr(response, "choices", None) or []
         by_index = {getattr(c, "index", None): c for c in choices}
         if len(choices) != len(prompts) or set(by_index) != set(range(len(prompts))):
