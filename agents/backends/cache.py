@@ -13,7 +13,8 @@ from the cache and stops the run, naming the first request it has no answer for.
 The file is safe under concurrent writers (several runs or a sweep sharing one cache): it
 uses SQLite's write-ahead log, a generous busy timeout, and `INSERT OR IGNORE`, so the first
 answer stored for a key is the one every later run reads (`--fresh` replaces it instead).
-Only real answers are stored; failed requests are not, so a re-run retries them.
+Failed requests are stored apart, as failures: a re-run with the cache asks them again, and
+replay reproduces them as the failures they were.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ CREATE TABLE IF NOT EXISTS responses (
     completion_tokens INTEGER,
     latency_ms REAL,
     finish_reason TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    model TEXT,
+    request_id TEXT,
+    reason TEXT NOT NULL,
     created_at REAL NOT NULL
 );
 """
@@ -112,6 +120,7 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._pending: list[tuple[Any, ...]] = []
         self._pending_replace = False
+        self._pending_failures: list[tuple[Any, ...]] = []
         self._last_flush = time.monotonic()
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False,
@@ -134,14 +143,18 @@ class ResponseCache:
                 f"this tinmen reads format {CACHE_FORMAT}; give another path"
             )
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
-        """The stored answers among `keys` (missing keys are simply absent)."""
+    def get_many(self, keys: Sequence[str], *,
+                 with_failures: bool = False) -> dict[str, Completion]:
+        """The stored answers among `keys` (missing keys are simply absent).
+
+        With `with_failures`, a key that has no answer but a recorded failure comes back as
+        that failure (replay uses this to reproduce a run's failed decisions).
+        """
         found: dict[str, Completion] = {}
         unique = list(dict.fromkeys(keys))
         with self._lock:
             self._flush_locked()
-            for start in range(0, len(unique), _LOOKUP_CHUNK):
-                chunk = unique[start:start + _LOOKUP_CHUNK]
+            for chunk in _chunks(unique):
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     "SELECT key, text, prompt_tokens, completion_tokens, finish_reason "
@@ -150,22 +163,38 @@ class ResponseCache:
                     found[key] = Completion(text=text, prompt_tokens=prompt_tokens,
                                             completion_tokens=completion_tokens, attempts=0,
                                             cached=True, finish_reason=finish_reason)
+            if with_failures:
+                for chunk in _chunks([k for k in unique if k not in found]):
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(
+                        f"SELECT key, reason FROM failures WHERE key IN ({marks})",
+                        chunk).fetchall()
+                    for key, reason in rows:
+                        found[key] = Completion(text=None, failure=reason, attempts=0,
+                                                cached=True)
         return found
 
     def put(self, key: str, request: DecisionRequest, model: str | None,
             completion: Completion, *, replace: bool = False) -> None:
-        """Queue one answer for storage (failures are ignored); written in small batches."""
-        if completion.text is None or completion.failure is not None:
-            return
-        row = (key, model, request.request_id, completion.text, completion.prompt_tokens,
-               completion.completion_tokens, completion.latency_ms, completion.finish_reason,
-               time.time())
+        """Queue one answer, or one failure, for storage; written in small batches.
+
+        A failure is kept apart from answers: `CachedBackend` never reads it (a re-run asks
+        again), `ReplayBackend` reproduces it.
+        """
         with self._lock:
-            if self._pending and replace != self._pending_replace:
-                self._flush_locked()
-            self._pending.append(row)
-            self._pending_replace = replace
-            if (len(self._pending) >= _FLUSH_ROWS
+            if completion.text is None or completion.failure is not None:
+                self._pending_failures.append(
+                    (key, model, request.request_id,
+                     completion.failure or "no text returned", time.time()))
+            else:
+                if self._pending and replace != self._pending_replace:
+                    self._flush_locked()
+                self._pending.append(
+                    (key, model, request.request_id, completion.text,
+                     completion.prompt_tokens, completion.completion_tokens,
+                     completion.latency_ms, completion.finish_reason, time.time()))
+                self._pending_replace = replace
+            if (len(self._pending) + len(self._pending_failures) >= _FLUSH_ROWS
                     or time.monotonic() - self._last_flush >= _FLUSH_SECONDS):
                 self._flush_locked()
 
@@ -176,13 +205,16 @@ class ResponseCache:
 
     def _flush_locked(self) -> None:
         self._last_flush = time.monotonic()
-        if not self._pending:
+        if not self._pending and not self._pending_failures:
             return
         verb = "INSERT OR REPLACE" if self._pending_replace else "INSERT OR IGNORE"
         rows, self._pending = self._pending, []
+        failures, self._pending_failures = self._pending_failures, []
         try:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(f"{verb} INTO responses VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?)",
+                                 failures)
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
@@ -201,6 +233,11 @@ class ResponseCache:
                 self._flush_locked()
             finally:
                 self._db.close()
+
+
+def _chunks(keys: list[str]) -> list[list[str]]:
+    """`keys` in pieces small enough for one SQL `IN (...)`."""
+    return [keys[i:i + _LOOKUP_CHUNK] for i in range(0, len(keys), _LOOKUP_CHUNK)]
 
 
 class CachedBackend:
@@ -272,6 +309,9 @@ class CachedBackend:
 class ReplayBackend:
     """Answers only from a response cache; a request it has no answer for stops the run.
 
+    A request that failed in the recorded run (and was never answered since) is replayed as
+    the same failure, so a replay reproduces the recorded decisions, failures included.
+
     Built by the runner for `--backend replay --cache PATH`, with the scenario's model and
     backend options, so it computes the same keys the original run stored.
     """
@@ -290,7 +330,7 @@ class ReplayBackend:
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
         """The cached answer of every request, or `FatalBackendError` naming the first gap."""
         keys = [self.recipe.key(r) for r in requests]
-        known = self.cache.get_many(keys)
+        known = self.cache.get_many(keys, with_failures=True)
         for request, key in zip(requests, keys, strict=True):
             if key not in known:
                 raise FatalBackendError(
@@ -315,7 +355,8 @@ class ReplayBackend:
 
 def _copy(completion: Completion) -> Completion:
     """A fresh object per request (two requests may share one key)."""
-    return Completion(text=completion.text, prompt_tokens=completion.prompt_tokens,
+    return Completion(text=completion.text, failure=completion.failure,
+                      prompt_tokens=completion.prompt_tokens,
                       completion_tokens=completion.completion_tokens, attempts=0, cached=True,
                       finish_reason=completion.finish_reason)
 

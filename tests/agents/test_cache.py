@@ -89,18 +89,46 @@ def test_answers_that_arrived_before_an_interruption_are_kept(tmp_path):
     again.close()
 
 
-def test_failures_are_not_cached_so_a_rerun_retries_them(tmp_path):
+def test_failures_are_asked_again_by_a_rerun_and_reproduced_by_replay(tmp_path):
     requests = [make_request(seed=i) for i in range(4)]
     recipe = KeyRecipe("m")
     first = CachedBackend(ScriptedBackend(answers=["Choice: 1", None]),
                           ResponseCache(tmp_path / "c.sqlite"), recipe)
     assert [a.failure for a in first.generate(requests)] == [None, "scripted failure"] * 2
     first.close()
+    replay = ReplayBackend("m", cache=tmp_path / "c.sqlite")
+    replayed = replay.generate(requests)
+    assert [a.failure for a in replayed] == [None, "scripted failure"] * 2
+    assert all(a.cached for a in replayed)
+    replay.close()
     inner = ScriptedBackend()
     second = CachedBackend(inner, ResponseCache(tmp_path / "c.sqlite"), recipe)
-    second.generate(requests)
-    assert inner.calls == [2]
+    assert [a.failure for a in second.generate(requests)] == [None] * 4
+    assert inner.calls == [2]  # only the two failures were asked again
     second.close()
+    replay = ReplayBackend("m", cache=tmp_path / "c.sqlite")
+    assert [a.failure for a in replay.generate(requests)] == [None] * 4  # answers win
+    replay.close()
+
+
+def test_replay_reproduces_a_run_with_failures(tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    doomed: set[int] = set()
+
+    def fault(body, index):
+        if len(doomed) < 2:
+            doomed.add(body["seed"])
+        return "503" if body["seed"] in doomed else None
+
+    with FakeOpenAIServer(fault=fault) as s:
+        run(llm_scenario([s.base_url], max_retries=0), tmp_path / "live", cache)
+    with FakeOpenAIServer() as s:
+        run(llm_scenario([s.base_url], max_retries=0), tmp_path / "replayed", cache,
+            backend="replay")
+        assert len(s.arrivals) == 0
+    a, b = decisions(tmp_path / "live"), decisions(tmp_path / "replayed")
+    assert (a.outcome == "failed").sum() == 2
+    pd.testing.assert_frame_equal(a[ANSWER_COLUMNS], b[ANSWER_COLUMNS])
 
 
 def test_fresh_asks_again_and_replaces_the_stored_answers(tmp_path):
