@@ -56,6 +56,10 @@ class SeededSampler:
     Used with greedy `generate`: it returns scores where only the token it drew is finite,
     so greedy decoding takes exactly that token. It also ends rows at their own
     `max_tokens`, and applies each row's grammar when one is given.
+
+    The work is vectorised over the batch: temperature, top-p and the Gumbel-max draw are
+    tensor operations, each sampled row draws its noise from its own generator (so its
+    stream depends on its seed alone), and the chosen tokens cross to the host once per step.
     """
 
     def __init__(self, *, torch: Any, seeds: Sequence[int], temperatures: Sequence[float],
@@ -68,14 +72,18 @@ class SeededSampler:
             generator = torch.Generator(device=device)
             generator.manual_seed(int(seed))
             self.generators.append(generator)
-        self.temperatures = list(temperatures)
-        self.top_ps = list(top_ps)
+        self.greedy = [t <= 0 for t in temperatures]
+        self.temperatures = torch.tensor([t if t > 0 else 1.0 for t in temperatures],
+                                         device=device, dtype=torch.float32)
+        self.top_ps = torch.tensor(list(top_ps), device=device, dtype=torch.float32)
+        self.use_top_p = any(p < 1.0 for p in top_ps)
         self.max_tokens = list(max_tokens)
         self.eos = int(eos_ids[0])
         self.eos_ids = set(int(e) for e in eos_ids)
         self.matchers = list(matchers)
         self.xgr = xgrammar
         self.done = [False] * len(seeds)
+        self.last: list[int] = []
         self.steps = 0
         self.bitmask = None
         if any(m is not None for m in self.matchers):
@@ -86,21 +94,46 @@ class SeededSampler:
         torch = self.torch
         scores = scores.float()
         if self.steps > 0:
-            self._advance(input_ids[:, -1].tolist())
+            self._advance(self.last)
         if self.bitmask is not None:
             self.xgr.reset_token_bitmask(self.bitmask)
             for row, matcher in enumerate(self.matchers):
                 if matcher is not None and not self.done[row] and not matcher.is_terminated():
                     matcher.fill_next_token_bitmask(self.bitmask, row)
             self.xgr.apply_token_bitmask_inplace(scores, self.bitmask.to(scores.device))
-        chosen = []
-        for row in range(scores.shape[0]):
-            chosen.append(self._choose(row, scores[row]))
+        logits = scores / self.temperatures[:, None]
+        if self.use_top_p:
+            logits = self._top_p(logits)
+        sampled = [r for r in range(len(self.done)) if not self.greedy[r] and not self.done[r]]
+        if sampled:
+            uniform = torch.zeros_like(logits)
+            for row in sampled:
+                uniform[row].uniform_(generator=self.generators[row])
+            gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-30)))
+            logits = logits + gumbel  # Gumbel-max: argmax draws from softmax(logits)
+        chosen = torch.argmax(logits, dim=-1)
+        nothing_allowed = ~torch.isfinite(scores).any(dim=-1)
+        self.last = []
+        for row, (token, empty) in enumerate(zip(chosen.tolist(), nothing_allowed.tolist(),
+                                                 strict=True)):
+            if self.done[row] or empty or self.steps >= self.max_tokens[row]:
+                self.done[row] = True
+                token = self.eos
+            self.last.append(int(token))
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(scores.shape[0], device=scores.device),
-            torch.tensor(chosen, device=scores.device)] = 0.0
+            torch.tensor(self.last, device=scores.device)] = 0.0
         self.steps += 1
         return out
+
+    def _top_p(self, logits: Any) -> Any:
+        """Remove each row's tokens outside its nucleus (the smallest set of mass top_p)."""
+        torch = self.torch
+        ordered, order = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(ordered, dim=-1)
+        outside = torch.cumsum(probs, dim=-1) - probs >= self.top_ps[:, None]
+        remove = torch.zeros_like(outside).scatter(1, order, outside)
+        return logits.masked_fill(remove, float("-inf"))
 
     def _advance(self, last_tokens: list[int]) -> None:
         """Feed the tokens chosen at the previous step to the grammars; note finished rows."""
@@ -114,29 +147,6 @@ class SeededSampler:
                     continue
             if token in self.eos_ids:
                 self.done[row] = True
-
-    def _choose(self, row: int, logits: Any) -> int:
-        torch = self.torch
-        if self.done[row]:
-            return self.eos
-        if self.steps >= self.max_tokens[row]:
-            self.done[row] = True
-            return self.eos
-        if not torch.isfinite(logits).any():  # nothing allowed: end the row
-            self.done[row] = True
-            return self.eos
-        temperature = self.temperatures[row]
-        if temperature <= 0:
-            return int(torch.argmax(logits))
-        probs = torch.softmax(logits / temperature, dim=-1)
-        top_p = self.top_ps[row]
-        if top_p < 1.0:
-            sorted_probs, order = torch.sort(probs, descending=True)
-            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < top_p
-            filtered = torch.zeros_like(probs)
-            filtered[order[keep]] = probs[order[keep]]
-            probs = filtered
-        return int(torch.multinomial(probs, 1, generator=self.generators[row]))
 
 
 class HFBackend:

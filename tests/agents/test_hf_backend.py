@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from agents.backends.base import BackendCreationError, create_backend
-from agents.backends.hf_local import HFBackend, pick_device, pick_dtype
+from agents.backends.hf_local import HFBackend, SeededSampler, pick_device, pick_dtype
 from agents.backends.options import BackendOptions
 from agents.parsing import parse_choice
 from sim.loader import validate_scenario
@@ -125,3 +125,30 @@ def test_device_and_dtype_are_chosen_automatically():
 def test_an_unloadable_model_is_a_one_line_error(tmp_path):
     with pytest.raises(BackendCreationError, match="cannot load the tokenizer"):
         HFBackend(str(tmp_path / "no-such-model"))
+
+
+def sampler(torch, n, *, temperature=1.0, top_p=1.0, max_tokens=5):
+    return SeededSampler(torch=torch, seeds=list(range(n)), temperatures=[temperature] * n,
+                         top_ps=[top_p] * n, max_tokens=[max_tokens] * n, eos_ids=[0],
+                         matchers=[None] * n, vocab_size=4, device="cpu")
+
+
+def test_sampler_draws_from_the_softmax_and_honours_top_p_and_greedy():
+    import math
+
+    import torch
+
+    logits = torch.tensor([[-1e9, 0.0, math.log(3.0), -1e9]]).repeat(4000, 1)
+    draws = sampler(torch, 4000)
+    draws(None, logits)
+    share = draws.last.count(2) / 4000
+    assert abs(share - 0.75) < 0.03 and set(draws.last) == {1, 2}  # softmax: 1/4 vs 3/4
+    nucleus = sampler(torch, 200, top_p=0.5)
+    nucleus(None, logits[:200])
+    assert set(nucleus.last) == {2}  # the top token alone holds half the mass
+    greedy = sampler(torch, 50, temperature=0.0)
+    greedy(None, logits[:50])
+    assert set(greedy.last) == {2}
+    limited = sampler(torch, 3, max_tokens=0)
+    limited(None, logits[:3])
+    assert limited.last == [0, 0, 0] and all(limited.done)
