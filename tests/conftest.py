@@ -56,6 +56,8 @@ def write_yaml(tmp_path: Path):
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
     """A folder holding a tiny random-weight chat model and its tokenizer (built once)."""
+    for package in ("torch", "transformers", "tokenizers"):
+        pytest.importorskip(package, reason="the hf extra is not installed")
     from tests.tiny_lm import build_tiny_lm
 
     return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))

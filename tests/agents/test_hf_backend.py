@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 
@@ -15,6 +16,10 @@ from agents.parsing import parse_choice
 from sim.loader import validate_scenario
 from sim.runner import run_scenario
 from tests.conftest import make_request, mini_scenario
+
+pytestmark = pytest.mark.skipif(
+    any(importlib.util.find_spec(m) is None for m in ("torch", "transformers", "xgrammar")),
+    reason="the hf extra is not installed")
 
 
 def requests(n=8, **kwargs):
