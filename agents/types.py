@@ -78,7 +78,15 @@ class DecisionRequest:
 
 @dataclass(slots=True)
 class Completion:
-    """What a backend returns for one request. `text` is None exactly when `failure` is set."""
+    """What a backend returns for one request. `text` is None exactly when `failure` is set.
+
+    Accounting: `attempts` counts every request sent to the model for this decision,
+    `retries` those repeated after a transport fault (429, 5xx, timeout, dropped connection,
+    unreadable body) and `reasks` those repeated because the answer named no listed product;
+    `earlier_answers` keeps the answers that were asked again. `latency_ms` and the token
+    counts add up every attempt. `finish_reason` is the model's (`stop`, `length`) when known.
+    `cached` marks an answer read from the response cache rather than computed now.
+    """
 
     text: str | None
     failure: str | None = None
@@ -87,8 +95,14 @@ class Completion:
     completion_tokens: int | None = None
     attempts: int = 1
     cached: bool = False
+    retries: int = 0
+    reasks: int = 0
+    finish_reason: str | None = None
+    earlier_answers: tuple[str | None, ...] = ()
 
     @classmethod
-    def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1) -> Completion:
+    def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1,
+               retries: int = 0) -> Completion:
         """A completion recording that the request could not be answered, and why."""
-        return cls(text=None, failure=reason, latency_ms=latency_ms, attempts=attempts)
+        return cls(text=None, failure=reason, latency_ms=latency_ms, attempts=attempts,
+                   retries=retries)

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sim.errors import TinmenError
 from sim.sweep_cli import add_sweep_parser, cmd_sweep
@@ -45,12 +46,71 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="KEY=VALUE", help="override a dotted key, e.g. "
                      "--set information.disclosure=customer (repeatable)")
     run.add_argument("--backend", metavar="NAME",
-                     help="answer for every agent with this backend (e.g. rational, scripted)")
+                     help="answer for every agent with this backend: rational, scripted, "
+                     "openai, hf, vllm or replay")
     run.add_argument("--model", metavar="NAME", help="model name or path for every agent")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the contents of an existing --out directory")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_backend_flags(run)
     return parser
+
+
+BACKEND_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--base-url", "base_urls", {"action": "append", "metavar": "URL",
+                                 "help": "OpenAI-compatible endpoint, e.g. "
+                                 "http://gpu1:8000/v1; repeat for replicas"}),
+    ("--api-key-env", "api_key_env", {"metavar": "VAR", "help": "environment variable "
+                                      "holding the API key (the key is never recorded)"}),
+    ("--server", "server", {"choices": ["vllm", "openai"],
+                            "help": "what --base-url points at (decides how structured "
+                            "output is requested)"}),
+    ("--api", "api", {"choices": ["chat", "completions"],
+                      "help": "chat requests, or prompt lists to /v1/completions"}),
+    ("--structured-output", "structured_output",
+     {"choices": ["none", "choice", "regex", "json"],
+      "help": "constrain answers during decoding"}),
+    ("--max-concurrency", "max_concurrency", {"type": int, "metavar": "N",
+                                              "help": "requests in flight per URL"}),
+    ("--timeout", "timeout_s", {"type": float, "metavar": "SECONDS",
+                                "help": "per-request timeout"}),
+    ("--max-retries", "max_retries", {"type": int, "metavar": "N",
+                                      "help": "retries per request after faults"}),
+    ("--retry-invalid", "retry_invalid", {"type": int, "metavar": "N",
+                                          "help": "re-asks of unreadable answers"}),
+    ("--micro-batch-size", "micro_batch_size", {"type": int, "metavar": "N",
+                                                "help": "hf: requests per forward batch"}),
+    ("--device", "device", {"metavar": "DEVICE", "help": "hf: auto, cpu, cuda, cuda:1 ..."}),
+    ("--dtype", "dtype", {"choices": ["auto", "float32", "bfloat16", "float16"],
+                          "help": "hf / vllm: weight dtype"}),
+    ("--tokenizer", "tokenizer", {"metavar": "NAME", "help": "tokenizer whose chat template "
+                                  "renders prompts (api completions, hf)"}),
+    ("--revision", "revision", {"metavar": "REV", "help": "model revision (cache key)"}),
+)
+"""--flag, the `backend_options` field it overrides for every agent, argparse settings."""
+
+
+def add_backend_flags(run: argparse.ArgumentParser) -> None:
+    """The LLM-backend flags of `tinmen run`, and --cache / --fresh."""
+    group = run.add_argument_group(
+        "LLM backends", "override agents[].backend_options for every agent")
+    for flag, field, settings in BACKEND_FLAGS:
+        group.add_argument(flag, dest=f"opt_{field}", **settings)
+    group.add_argument("--cache", metavar="PATH",
+                       help="SQLite response cache: answers found there are reused, new ones "
+                       "stored (with --backend replay: the only source of answers)")
+    group.add_argument("--fresh", action="store_true",
+                       help="with --cache: ask the model again and replace cached answers")
+
+
+def backend_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The backend-option fields set on the command line."""
+    overrides: dict[str, Any] = {}
+    for _, field, _ in BACKEND_FLAGS:
+        value = getattr(args, f"opt_{field}", None)
+        if value is not None:
+            overrides[field] = tuple(value) if isinstance(value, list) else value
+    return overrides
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -84,7 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, overrides)
     out = args.out or default_run_dir(scenario.name)
     summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
-                           backend=args.backend, model=args.model, overwrite=args.overwrite,
+                           backend=args.backend, model=args.model,
+                           backend_options=backend_overrides(args), cache=args.cache,
+                           fresh=args.fresh, overwrite=args.overwrite,
                            progress=not args.quiet)
     if not args.quiet:
         for line in summary.lines():

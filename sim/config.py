@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from agents.backends.options import BackendOptions
 from sim.errors import did_you_mean
 
 SCHEMA_VERSION = 1
@@ -303,10 +304,17 @@ class AgentSpec(Strict):
     persona: str = Field(default="", description="Extra persona text for this agent.")
     backend: str = Field(
         default="rational",
-        description="Inference backend: `rational` (no model), `scripted`, or an LLM backend.",
+        description="Inference backend: `rational` (no model), `scripted`, or an LLM backend: "
+        "`openai` (an OpenAI-compatible server such as `vllm serve`), `vllm` (in process), "
+        "`hf` (transformers in process) or `replay` (answers from a response cache).",
     )
     model: str | None = Field(default=None, description="Model name or local path for LLM "
                               "backends.")
+    backend_options: BackendOptions = Field(
+        default_factory=BackendOptions,
+        description="How an LLM backend reaches its model (servers, retries, batching, "
+        "structured output).",
+    )
     sampling: Sampling = Field(default_factory=Sampling, description="Sampling parameters.")
     customers_per_tick: int | None = Field(
         default=None, ge=1, description="Most customers one agent serves per tick; omit for no "

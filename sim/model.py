@@ -31,7 +31,7 @@ import mesa
 import numpy as np
 import pyarrow as pa
 
-from agents.backends.base import Backend
+from agents.backends.base import Backend, FatalBackendError
 from agents.parsing import parse_choice
 from agents.prefix import prefix_share
 from agents.prompts import (
@@ -420,6 +420,7 @@ class MarketModel(mesa.Model):
         transcripts = self._transcripts(pending, completions)
         result.stats.update(backend_s=backend_s, backend_calls=calls,
                             record_s=time.perf_counter() - record_started)
+        result.stats.update(throughput(result.stats, completions, backend_s))
         result.stats["wall_s"] = pending.build_s + time.perf_counter() - started
         self.last_result = result
         if self.recorder is not None:
@@ -456,6 +457,8 @@ class MarketModel(mesa.Model):
                 readable[i] = True
             else:
                 failures[i] = f"unparsed: {parsed.reason or 'no choice found'}"
+                if completion.finish_reason == "length":
+                    failures[i] += " (answer cut off at max_tokens)"
         parse_s = time.perf_counter() - parse_started
 
         settle_started = time.perf_counter()
@@ -594,6 +597,8 @@ class MarketModel(mesa.Model):
             "prompt_tokens": [c.prompt_tokens for c in completions],
             "completion_tokens": [c.completion_tokens for c in completions],
             "attempts": [c.attempts for c in completions],
+            "retries": [c.retries for c in completions],
+            "reasks": [c.reasks for c in completions],
             "cached": [c.cached for c in completions],
             **extra,
         }
@@ -618,7 +623,8 @@ class MarketModel(mesa.Model):
                      ) -> list[dict[str, Any]]:
         return [
             {"tick": pending.tick, "decision_id": r.request_id, "agent_id": a.name,
-             "messages": list(r.messages), "answer": c.text, "failure": c.failure}
+             "messages": list(r.messages), "answer": c.text, "failure": c.failure,
+             "finish_reason": c.finish_reason, "earlier_answers": list(c.earlier_answers)}
             for r, a, c in zip(pending.requests, pending.agents, completions, strict=True)
         ]
 
@@ -643,11 +649,16 @@ def generate_batched(requests: Sequence[DecisionRequest], backends: Sequence[Bac
 
 
 def call_backend(backend: Backend, batch: list[DecisionRequest]) -> list[Completion]:
-    """Call `backend.generate` once; an exception or a wrong count fails the whole batch."""
+    """Call `backend.generate` once; an exception or a wrong count fails the whole batch.
+
+    `FatalBackendError` (e.g. replay without an answer) is the one exception that ends the run.
+    """
     if not batch:
         return []
     try:
         completions = list(backend.generate(batch))
+    except FatalBackendError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a backend bug must not end the run
         reason = f"backend error: {type(exc).__name__}: {exc}".splitlines()[0]
         return [Completion.failed(reason) for _ in batch]
@@ -697,7 +708,28 @@ def tick_stats(pending: PendingTick, outcome: Any, readable: np.ndarray, failed:
         "build_s": pending.build_s,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "completion_tokens": sum(c.completion_tokens or 0 for c in completions),
+        "requests": sum(c.attempts for c in completions),
+        "retries": sum(c.retries for c in completions),
+        "reasks": sum(c.reasks for c in completions),
         "cache_hits": sum(1 for c in completions if c.cached),
         "prefix_share": prefix_share([tuple(m["content"] for m in r.messages)
                                       for r in pending.requests]),
+    }
+
+
+def throughput(stats: Mapping[str, Any], completions: Sequence[Completion],
+               backend_s: float) -> dict[str, float | None]:
+    """Requests and tokens per second of backend time, counting only work done now.
+
+    Cached answers cost no inference, so their tokens are left out of the rates (they stay
+    in the `prompt_tokens` / `completion_tokens` totals, which describe the answers).
+    """
+    if backend_s <= 0:
+        return {"requests_per_s": None, "prompt_tokens_per_s": None,
+                "completion_tokens_per_s": None}
+    fresh = [c for c in completions if not c.cached]
+    return {
+        "requests_per_s": stats.get("requests", 0) / backend_s,
+        "prompt_tokens_per_s": sum(c.prompt_tokens or 0 for c in fresh) / backend_s,
+        "completion_tokens_per_s": sum(c.completion_tokens or 0 for c in fresh) / backend_s,
     }

@@ -64,8 +64,10 @@ DECISION_SCHEMA = pa.schema([
     ("latency_ms", pa.float64()),
     ("prompt_tokens", pa.int64()),
     ("completion_tokens", pa.int64()),
-    ("attempts", pa.int32()),
-    ("cached", pa.bool_()),
+    ("attempts", pa.int32()),             # requests sent to the model (0 when cached)
+    ("retries", pa.int32()),              # of which repeated after a transport fault
+    ("reasks", pa.int32()),               # of which asked again after an unreadable answer
+    ("cached", pa.bool_()),               # answered from the response cache
 ])
 """One row per decision in `decisions.parquet`."""
 
@@ -77,7 +79,9 @@ TICK_COLUMNS: tuple[str, ...] = (
     "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
     "sanctions",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
-    "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits", "prefix_share",
+    "backend_calls", "requests", "requests_per_s", "prompt_tokens", "completion_tokens",
+    "prompt_tokens_per_s", "completion_tokens_per_s", "retries", "reasks", "cache_hits",
+    "prefix_share",
 )
 """Columns of `ticks.csv`, one row per tick."""
 

@@ -25,6 +25,7 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("companies[].utility", config.CompanyUtility),
     ("customers[]", config.CustomerGroup),
     ("agents[]", config.AgentSpec),
+    ("agents[].backend_options", config.BackendOptions),
     ("agents[].sampling", config.Sampling),
     ("agents[].rational", config.RationalParams),
     ("dynamics", config.Dynamics),

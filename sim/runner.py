@@ -13,9 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
-from agents.backends.base import Backend, BackendCreationError, create_backend
-from sim.config import Scenario
+from agents.backends.base import (
+    LLM_BACKENDS,
+    Backend,
+    BackendCreationError,
+    FatalBackendError,
+    create_backend,
+)
+from agents.backends.cache import CachedBackend, KeyRecipe, ReplayBackend, ResponseCache
+from agents.backends.options import BackendOptions
+from agents.backends.wrappers import MeteredBackend, ReaskingBackend
+from sim.config import AgentSpec, Scenario
 from sim.errors import BackendError
 from sim.loader import scenario_hash
 from sim.model import MarketModel
@@ -87,28 +97,42 @@ class BackendPool:
     """Backends shared by every run that asks for the same (name, model, options).
 
     A sweep keeps one pool for all its runs, so runs that use the same server or local model
-    share one backend object, and a lockstep tick sends them ONE batch. `preset` registers
-    ready-made backends under (name, model) (tests use it to count calls).
+    share one backend object, and a lockstep tick sends them ONE batch. `options` are the
+    command line's backend flags, applied over every agent's `backend_options`; `cache` and
+    `fresh` put LLM backends behind the response cache. `preset` registers ready-made
+    backends under (name, model) (tests use it to count calls).
     """
 
     def __init__(self, options: Mapping[str, Any] | None = None, *,
+                 cache: str | Path | None = None, fresh: bool = False,
                  preset: Mapping[tuple[str, str | None], Backend] | None = None) -> None:
+        if fresh and cache is None:
+            raise BackendError("--fresh: it bypasses the response cache, so it needs "
+                               "--cache PATH")
         self.options = dict(options or {})
-        self._backends: dict[tuple[str, str | None, str], Backend] = {}
+        self.cache = cache
+        self.fresh = fresh
+        self._backends: dict[tuple[Any, ...], Backend] = {}
         for (name, model), backend in (preset or {}).items():
-            self._backends[(name, model, options_key(self.options))] = backend
+            self._backends[(name, model)] = backend
 
-    def get(self, name: str, model: str | None, options: Mapping[str, Any] | None = None,
-            *, where: str = "backend") -> Backend:
-        """The shared backend for (name, model, options), created on first use."""
-        merged = {**self.options, **dict(options or {})}
-        key = (name, model, options_key(merged))
-        if key not in self._backends:
-            try:
-                self._backends[key] = create_backend(name, model=model, **merged)
-            except BackendCreationError as exc:
-                raise BackendError(f"{where}: {exc}") from exc
-        return self._backends[key]
+    def get(self, name: str, model: str | None, spec: AgentSpec | None = None, *,
+            where: str = "backend") -> Backend:
+        """The shared backend for (name, model, effective options), created on first use."""
+        if (name, model) in self._backends:  # preset, or a backend that takes no options
+            return self._backends[(name, model)]
+        try:
+            if name not in LLM_BACKENDS:
+                backend = MeteredBackend(create_backend(name, model=model))
+                self._backends[(name, model)] = backend
+                return backend
+            opts = effective_options(spec, self.options)
+            key = (name, model, opts)
+            if key not in self._backends:
+                self._backends[key] = _llm_backend(name, model, opts, self.cache, self.fresh)
+            return self._backends[key]
+        except BackendCreationError as exc:
+            raise BackendError(f"{where} ({name}): {exc}") from exc
 
     def for_scenario(self, scenario: Scenario, *, backend: str | None = None,
                      model: str | None = None) -> dict[str, Backend]:
@@ -118,7 +142,7 @@ class BackendPool:
         """
         return {
             spec.id: self.get(backend or spec.backend,
-                              model if model is not None else spec.model,
+                              model if model is not None else spec.model, spec,
                               where=f"agents.{spec.id}.backend")
             for spec in scenario.agents
         }
@@ -126,6 +150,10 @@ class BackendPool:
     def backends(self) -> list[Backend]:
         """Every backend created so far, once each."""
         return list({id(b): b for b in self._backends.values()}.values())
+
+    def uses_llm(self) -> bool:
+        """Whether any backend created so far calls a language model."""
+        return any(isinstance(k[0], str) and k[0] in LLM_BACKENDS for k in self._backends)
 
     def close(self) -> None:
         """Close every backend in the pool."""
@@ -135,18 +163,99 @@ class BackendPool:
 
 
 def build_backends(scenario: Scenario, *, backend: str | None = None, model: str | None = None,
-                   options: Mapping[str, Any] | None = None) -> dict[str, Backend]:
-    """One backend per distinct (name, model) among the agents, shared by those agents.
+                   options: Mapping[str, Any] | None = None, cache: str | Path | None = None,
+                   fresh: bool = False) -> dict[str, Backend]:
+    """One backend per distinct (name, model, options) among the agents, shared by them.
 
-    `backend` and `model` override every agent's choice (the CLI's --backend / --model).
+    `backend` and `model` override every agent's choice (the CLI's --backend / --model);
+    `options` override every agent's `backend_options`; `cache` / `fresh` put LLM backends
+    behind the response cache.
     """
-    return BackendPool(options).for_scenario(scenario, backend=backend, model=model)
+    pool = BackendPool(options, cache=cache, fresh=fresh)
+    try:
+        by_agent = pool.for_scenario(scenario, backend=backend, model=model)
+        if cache is not None and not pool.uses_llm():
+            raise BackendError(
+                f"--cache {cache}: no agent uses an LLM backend "
+                f"({', '.join(sorted(LLM_BACKENDS))}), so there is nothing to cache; "
+                "drop --cache or pass --backend")
+    except BaseException:
+        pool.close()
+        raise
+    return by_agent
+
+
+def effective_options(spec: AgentSpec | None, overrides: Mapping[str, Any] | None
+                      ) -> BackendOptions:
+    """An agent's backend options with the command line's overrides applied and validated."""
+    base = spec.backend_options if spec is not None else BackendOptions()
+    if not overrides:
+        return base
+    merged = {**base.model_dump(), **overrides}
+    try:
+        return BackendOptions.model_validate(merged)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if field and field.split(".")[0] in overrides:
+            flag = "--" + field.split(".")[0].replace("_", "-")
+            raise BackendError(f"{flag} {error.get('input')!r}: {message}") from exc
+        where = f"agents.{spec.id}.backend_options" if spec is not None else "backend options"
+        raise BackendError(f"{where} with the command-line flags: {message}") from exc
+
+
+def _llm_backend(name: str, model: str | None, opts: BackendOptions,
+                 cache: str | Path | None, fresh: bool) -> Backend:
+    """Create one LLM backend and wrap it: cache, re-ask, accounting."""
+    inner: Backend
+    if name == "replay":
+        if cache is None:
+            raise BackendCreationError(
+                "--backend replay answers from a response cache; give --cache PATH")
+        if fresh:
+            raise BackendCreationError("--fresh cannot be combined with --backend replay")
+        inner = ReplayBackend(model, cache=ResponseCache(cache, must_exist=True), options=opts)
+    else:
+        inner = create_backend(name, model=model, options=opts)
+        if cache is not None:
+            try:
+                store = ResponseCache(cache)
+            except BackendCreationError:
+                inner.close()
+                raise
+            inner = CachedBackend(inner, store, KeyRecipe.from_options(model, opts),
+                                  fresh=fresh)
+    if opts.retry_invalid > 0:
+        inner = ReaskingBackend(inner, opts.retry_invalid)
+    return MeteredBackend(inner, opts)
+
+
+def describe_backends(backends: Mapping[str, Backend]) -> list[dict[str, Any]]:
+    """Manifest entries: each distinct backend, its agents and its settings (never a key)."""
+    entries: dict[int, dict[str, Any]] = {}
+    for agent_id, b in backends.items():
+        entry = entries.get(id(b))
+        if entry is None:
+            describe = getattr(b, "describe", None)
+            entry = {"name": b.name, "model": b.model, "agents": [],
+                     "settings": describe() if describe else {}}
+            entries[id(b)] = entry
+        entry["agents"].append(agent_id)
+    return list(entries.values())
+
+
+def backend_usage(backends: Mapping[str, Backend]) -> list[dict[str, Any]]:
+    """Requests, retries, tokens and time per distinct metered backend (for the manifest)."""
+    distinct = {id(b): b for b in backends.values()}.values()
+    return [{"name": b.name, "model": b.model, **b.usage.as_dict()}
+            for b in distinct if isinstance(b, MeteredBackend)]
 
 
 def run_manifest(scenario: Scenario, backends: Mapping[str, Backend], *, source: str = "",
-                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+                 overrides: Sequence[str] = (), backend_flags: Mapping[str, Any] | None = None,
+                 cache: str | Path | None = None, fresh: bool = False) -> dict[str, Any]:
     """The manifest fields that describe what a run is (the recorder adds its status)."""
-    distinct = {id(b): b for b in backends.values()}
     return {
         "tinmen_run": 1,
         "scenario_name": scenario.name,
@@ -155,7 +264,11 @@ def run_manifest(scenario: Scenario, backends: Mapping[str, Backend], *, source:
         "overrides": list(overrides),
         "root_seed": scenario.run.seed,
         "ticks_planned": scenario.run.ticks,
-        "backends": [{"name": b.name, "model": b.model} for b in distinct.values()],
+        "backends": describe_backends(backends),
+        "backend_flags": {k: list(v) if isinstance(v, tuple) else v
+                          for k, v in (backend_flags or {}).items()},
+        "cache": str(cache) if cache is not None else None,
+        "fresh": fresh,
         "command": sys.argv,
         "versions": package_versions(),
         "config": scenario.model_dump(mode="json"),
@@ -170,8 +283,8 @@ def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, 
 
     The caller advances the model (`model.step()`, or `prepare_next_tick` + `step(answers)`
     in lockstep with other runs) and ends the run with `close_run`. `extra` adds manifest
-    fields (a sweep adds `sweep`). If the model cannot be built, the run is recorded as
-    failed and the error re-raised.
+    fields (a sweep adds `sweep`; `run_scenario` adds the backend flags). If the model cannot
+    be built, the run is recorded as failed and the error re-raised.
     """
     recorder = RunRecorder(out_dir, overwrite=overwrite)
     recorder.start({**run_manifest(scenario, backends, source=source, overrides=overrides),
@@ -187,28 +300,42 @@ def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, 
     return model, recorder
 
 
-def close_run(recorder: RunRecorder, status: str, error: str | None = None) -> dict[str, Any]:
+def close_run(recorder: RunRecorder, status: str, error: str | None = None,
+              **extra: Any) -> dict[str, Any]:
     """End a run opened by `open_run`: write its final manifest with `status`.
 
-    `status` is `completed`, `failed` or `interrupted`; `error` says why a run failed.
+    `status` is `completed`, `failed` or `interrupted`; `error` says why a run failed;
+    `extra` adds manifest fields (e.g. `backend_usage`).
     """
-    extra: dict[str, Any] = {"wall_s": round(recorder.elapsed_s(), 3)}
+    fields: dict[str, Any] = {"wall_s": round(recorder.elapsed_s(), 3), **extra}
     if error is not None:
-        extra["error"] = error
-    return recorder.finish(status, **extra)
+        fields["error"] = error
+    return recorder.finish(status, **fields)
 
 
 def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
                  overrides: Sequence[str] = (), backends: Mapping[str, Backend] | None = None,
                  backend: str | None = None, model: str | None = None,
+                 backend_options: Mapping[str, Any] | None = None,
+                 cache: str | Path | None = None, fresh: bool = False,
                  overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Run `scenario` to completion, streaming records into `out_dir`."""
+    """Run `scenario` to completion, streaming records into `out_dir`.
+
+    `backend_options`, `cache` and `fresh` are the command line's backend flags (see
+    `build_backends`); they are ignored when ready-made `backends` are given.
+    """
     backends = dict(backends) if backends is not None else build_backends(
-        scenario, backend=backend, model=model)
+        scenario, backend=backend, model=model, options=backend_options, cache=cache,
+        fresh=fresh)
     distinct = {id(b): b for b in backends.values()}
+    flags = {k: list(v) if isinstance(v, tuple) else v
+             for k, v in (backend_options or {}).items()}
     try:
-        model_, recorder = open_run(scenario, out_dir, backends=backends, source=source,
-                                    overrides=overrides, overwrite=overwrite)
+        model_, recorder = open_run(
+            scenario, out_dir, backends=backends, source=source, overrides=overrides,
+            overwrite=overwrite,
+            extra={"backend_flags": flags, "cache": str(cache) if cache else None,
+                   "fresh": fresh})
     except BaseException:
         for b in distinct.values():
             b.close()
@@ -228,13 +355,17 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except FatalBackendError as exc:
+        error = str(exc)
+        raise BackendError(str(exc)) from exc
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         for b in distinct.values():
             b.close()
-        manifest = close_run(recorder, status, error)
+        manifest = close_run(recorder, status, error, backends=describe_backends(backends),
+                             backend_usage=backend_usage(backends))
     return summarise(Path(out_dir), manifest)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
+
+from agents.types import DecisionContext, DecisionRequest, SamplingParams
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = REPO / "scenarios"
@@ -48,3 +51,31 @@ def write_yaml(tmp_path: Path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    """A folder holding a tiny random-weight chat model and its tokenizer (built once)."""
+    for package in ("torch", "transformers", "tokenizers"):
+        pytest.importorskip(package, reason="the hf extra is not installed")
+    from tests.tiny_lm import build_tiny_lm
+
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+def make_request(seed: int = 1, *, options: int = 3, temperature: float = 0.7,
+                 max_tokens: int = 256, user: str = "I need a car.", replicate: int = 0,
+                 request_id: str | None = None) -> DecisionRequest:
+    """A stand-alone decision request with a numbered listing of `options` products."""
+    names = tuple(f"Product {chr(65 + i)}" for i in range(options))
+    listing = "\n".join(f"{i + 1}: {name} (price {100 * (i + 1)})" for i, name in
+                        enumerate(names))
+    context = DecisionContext(
+        option_numbers=tuple(range(1, options + 1)), option_names=names,
+        customer_utility=np.zeros(options), company_utility=np.zeros(options),
+        affordable=np.ones(options, dtype=bool), company_name="Shop", disclosure="none")
+    messages = ({"role": "system", "content": "Products on offer:\n" + listing},
+                {"role": "user", "content": user})
+    return DecisionRequest(request_id or f"t1-{seed}", messages,
+                           SamplingParams(temperature=temperature, max_tokens=max_tokens),
+                           seed=seed, context=context, replicate=replicate)

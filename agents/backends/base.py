@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from agents.types import Completion, DecisionRequest
@@ -11,6 +11,18 @@ from agents.types import Completion, DecisionRequest
 
 class BackendCreationError(Exception):
     """A backend could not be created; the message is one line meant for the user."""
+
+
+class FatalBackendError(Exception):
+    """The run cannot go on (e.g. replay found no cached answer); one line for the user.
+
+    Every other exception a backend raises fails only that batch's decisions; this one ends
+    the run, and the CLI prints its message and exits with code 2.
+    """
+
+
+ResultSink = Callable[[int, "Completion"], None]
+"""Called with (index in the batch, completion) as soon as one answer is ready."""
 
 
 @runtime_checkable
@@ -33,14 +45,43 @@ class Backend(Protocol):
         ...
 
 
+@runtime_checkable
+class StreamingBackend(Backend, Protocol):
+    """A backend that can report each answer as soon as it is ready.
+
+    The response cache uses this to store answers while a long tick is still running, so an
+    interrupted run loses no answered request.
+    """
+
+    def generate_streaming(self, requests: Sequence[DecisionRequest],
+                           on_result: ResultSink) -> list[Completion]:
+        """Like `generate`, calling `on_result(index, completion)` as each answer arrives."""
+        ...
+
+
 # name -> (module, class, pip extra or None). Modules are imported only on use.
 _REGISTRY: dict[str, tuple[str, str, str | None]] = {
     "rational": ("agents.rational", "RationalBackend", None),
     "scripted": ("agents.backends.scripted", "ScriptedBackend", None),
+    "openai": ("agents.backends.openai_server", "OpenAIBackend", None),
+    "hf": ("agents.backends.hf_local", "HFBackend", "hf"),
+    "vllm": ("agents.backends.vllm_local", "VLLMBackend", "vllm"),
+    "replay": ("agents.backends.cache", "ReplayBackend", None),
 }
 
 LLM_BACKENDS = frozenset({"openai", "vllm", "hf", "replay"})
-"""Backend names that call a language model (and so need `model`)."""
+"""Backend names that call a language model (and so need `model` and take `options`)."""
+
+
+def require(package: str, extra: str) -> Any:
+    """Import an optional dependency, or raise a one-line error naming the extra to install."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as exc:
+        raise BackendCreationError(
+            f"this backend needs the '{package}' package, which is not installed; "
+            f"run: pip install 'tinmen[{extra}]'"
+        ) from exc
 
 
 def register_backend(name: str, module: str, cls: str, extra: str | None = None) -> None:

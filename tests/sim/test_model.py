@@ -130,7 +130,9 @@ def test_manifest_records_what_ran(tmp_path):
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["ticks_completed"] == 3
     assert manifest["root_seed"] == 7 and len(manifest["scenario_hash"]) == 64
-    assert manifest["backends"] == [{"name": "rational", "model": "rational-baseline"}]
+    assert manifest["backends"] == [{"name": "rational", "model": "rational-baseline",
+                                     "agents": ["bot"], "settings": {}}]
+    assert manifest["backend_usage"][0]["requests"] == 36
     assert manifest["versions"]["mesa"].startswith("3.")
     assert manifest["config"]["name"] == "mini"
 

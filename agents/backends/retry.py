@@ -1,0 +1,109 @@
+"""Which HTTP faults are worth retrying, and how long to wait before the next try.
+
+Retryable: 408, 409, 429 and 5xx answers, timeouts, dropped or refused connections, and
+responses whose body cannot be read. Not retryable: the other 4xx answers (a bad request, a
+wrong key, an unknown model), which would fail the same way again.
+
+Waits grow exponentially (`backoff_s`, doubled per retry, capped at `MAX_BACKOFF_S`) with
+"equal jitter" (half fixed, half random) so that a tick's worth of rate-limited requests
+does not come back at the same instant; a server's `retry-after` is a floor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 120.0
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class UnreadableResponse(Exception):
+    """A response arrived but holds no usable answer (bad JSON, no choices, no text)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What to make of one failed attempt."""
+
+    retryable: bool
+    reason: str
+    retry_after: float | None = None
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """The first line of `text`, at most `limit` characters."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """A response's `retry-after-ms` / `retry-after` (seconds or an HTTP date), if any."""
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000)
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            import datetime
+
+            when = parsedate_to_datetime(value)
+            return max(0.0, (when - datetime.datetime.now(when.tzinfo)).total_seconds())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def classify(exc: BaseException, timeout_s: float) -> Verdict:
+    """Decide whether a failed attempt is retried, and describe it in one line."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError | TimeoutError | asyncio.TimeoutError):
+        return Verdict(True, f"timeout after {timeout_s:g}s")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        body = getattr(exc, "body", None)
+        detail = body.get("message") if isinstance(body, dict) else None
+        if not isinstance(detail, str) or not detail.strip():
+            detail = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", "") or exc))
+        reason = f"HTTP {status}: {one_line(detail) or 'no message'}"
+        if status in RETRYABLE_STATUS or status >= 500:
+            return Verdict(True, reason, retry_after_seconds(exc.response.headers))
+        return Verdict(False, reason)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__})" if cause is not None else ""
+        return Verdict(True, f"connection failed{detail}")
+    if isinstance(exc, UnreadableResponse | openai.APIResponseValidationError
+                  | json.JSONDecodeError):
+        return Verdict(True, f"unreadable response: {one_line(str(exc)) or type(exc).__name__}")
+    return Verdict(False, f"unexpected error: {type(exc).__name__}: {one_line(str(exc))}")
+
+
+@dataclass
+class RetryPolicy:
+    """How many retries, and the wait before each."""
+
+    max_retries: int = 5
+    backoff_s: float = 0.5
+    rng: random.Random | None = None
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1 for the first)."""
+        rng = self.rng or random
+        ceiling = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (retry - 1))
+        wait = ceiling / 2 + rng.uniform(0, ceiling / 2)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, MAX_RETRY_AFTER_S))
+        return wait

@@ -1,0 +1,272 @@
+"""A fake OpenAI-compatible server on 127.0.0.1, for tests, benchmarks and offline dry runs.
+
+It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/completions`,
+`/v1/completions`, `/v1/models`), answers like a shopping agent would, and can
+
+- take a fixed time per request and serve a fixed number of requests at once (`latency_s`,
+  `slots`), like an inference engine with a fixed batch capacity;
+- inject faults per request (`fault`): `429` (optionally `429:<retry-after seconds>`),
+  any other status such as `500` or `400`, `slow:<seconds>`, `drop` (close the connection
+  without answering),
+  `broken` (a 200 whose body is cut-off JSON) and `nochoices` (a 200 without `choices`);
+- record every request: arrival and end times, the body, how many were in flight.
+
+Run it by hand to try a scenario's HTTP path without a GPU:
+
+    python -m agents.fake_server --port 8000 --latency-ms 50 --slots 64
+
+It needs `aiohttp` (in the `test` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Fault = Callable[[dict[str, Any], int], "str | None"]
+"""(request body, arrival index) -> a fault name, or None to answer normally."""
+
+Answer = Callable[[dict[str, Any], str], str]
+"""(request body, prompt text) -> the answer text."""
+
+_LISTING_LINE = re.compile(r"^(\d+): ", re.MULTILINE)
+
+
+@dataclass
+class Arrival:
+    """One request as the server saw it."""
+
+    index: int
+    path: str
+    body: dict[str, Any]
+    arrived: float
+    in_flight: int
+    port: int
+    authorization: str | None = None
+    fault: str | None = None
+    finished: float | None = None
+
+
+def prompt_text(body: dict[str, Any]) -> str:
+    """The text of a request: chat messages joined, or the completion prompt(s)."""
+    if "messages" in body:
+        return "\n".join(str(m.get("content", "")) for m in body["messages"])
+    prompt = body.get("prompt", "")
+    return "\n".join(prompt) if isinstance(prompt, list) else str(prompt)
+
+
+def default_answer(body: dict[str, Any], prompt: str) -> str:
+    """A deterministic agent: picks a listed product from a hash of prompt and seed.
+
+    It honours vLLM's `structured_outputs` (choice / regex / json) and OpenAI's
+    `response_format`, and otherwise ends with a `Choice: <n>` line.
+    """
+    numbers = _LISTING_LINE.findall(prompt) or ["1"]
+    digest = hashlib.sha256(f"{body.get('seed')}|{prompt}".encode()).digest()
+    number = numbers[digest[0] % len(numbers)]
+    structured = body.get("structured_outputs") or {}
+    if "choice" in structured:
+        return structured["choice"][digest[0] % len(structured["choice"])]
+    explanation = f"Option {number} suits the customer's request best."
+    wants_json = "json" in structured or (body.get("response_format") or {}).get(
+        "type") == "json_schema"
+    if wants_json:
+        return json.dumps({"explanation": explanation, "choice": number})
+    return f"{explanation}\nChoice: {number}"
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+@dataclass
+class FakeOpenAIServer:
+    """The server; use as a context manager, or `start()` / `stop()`."""
+
+    latency_s: float = 0.0
+    slots: int | None = None
+    fault: Fault | None = None
+    answer: Answer = default_answer
+    host: str = "127.0.0.1"
+    port: int = 0
+    arrivals: list[Arrival] = field(default_factory=list)
+    max_in_flight: int = 0
+
+    def __post_init__(self) -> None:
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._started_at = time.perf_counter()
+        self._runner: Any = None
+        self._slots: asyncio.Semaphore | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def base_url(self) -> str:
+        """The URL to give the openai backend."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """Start serving on a background thread; returns once the port is bound."""
+        self._thread = threading.Thread(target=self._serve, name="fake-openai", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake OpenAI server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._loop is not None and self._thread is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget recorded requests."""
+        with self._lock:
+            self.arrivals.clear()
+            self.max_in_flight = 0
+
+    def requests_to(self, path_suffix: str = "completions") -> list[Arrival]:
+        """Recorded requests whose path ends with `path_suffix`."""
+        with self._lock:
+            return [a for a in self.arrivals if a.path.endswith(path_suffix)]
+
+    def _serve(self) -> None:
+        from aiohttp import web
+
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._slots = asyncio.Semaphore(self.slots) if self.slots else None
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_post("/v1/chat/completions", self._handle)
+        app.router.add_post("/v1/completions", self._handle)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    # ------------------------------------------------------------------ handlers
+    async def _models(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+
+    async def _handle(self, request: Any) -> Any:
+        from aiohttp import web
+
+        body = await request.json()
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            arrival = Arrival(len(self.arrivals), request.path, body,
+                              time.perf_counter() - self._started_at, self._in_flight,
+                              self.port, request.headers.get("Authorization"))
+            self.arrivals.append(arrival)
+        try:
+            fault = self.fault(body, arrival.index) if self.fault else None
+            arrival.fault = fault
+            if fault is not None:
+                response = await self._faulty(request, fault)
+                if response is not None:
+                    return response
+            return web.json_response(await self._complete(request.path, body))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                arrival.finished = time.perf_counter() - self._started_at
+
+    async def _faulty(self, request: Any, fault: str) -> Any:
+        from aiohttp import web
+
+        name, _, arg = fault.partition(":")
+        if name == "429":
+            headers = {"retry-after": arg} if arg else {}
+            return web.json_response({"error": {"message": "rate limited", "type": "rate"}},
+                                     status=429, headers=headers)
+        if name.isdigit():
+            return web.json_response({"error": {"message": f"fault {name}", "type": "fault"}},
+                                     status=int(name))
+        if name == "slow":
+            await asyncio.sleep(float(arg or 5))
+            return None
+        if name == "drop":
+            request.transport.close()
+            raise asyncio.CancelledError
+        if name == "broken":
+            return web.Response(text='{"id": "x", "choices": [{"index": 0, "mess',
+                                content_type="application/json")
+        if name == "nochoices":
+            return web.json_response({"id": "x", "object": "chat.completion"})
+        raise ValueError(f"unknown fault {fault!r}")
+
+    async def _complete(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path.endswith("chat/completions"):
+            prompts = [prompt_text(body)]
+        else:
+            raw = body.get("prompt", "")
+            prompts = list(raw) if isinstance(raw, list) else [str(raw)]
+        texts = await asyncio.gather(*(self._one(body, p) for p in prompts))
+        usage = {"prompt_tokens": sum(_words(p) for p in prompts),
+                 "completion_tokens": sum(_words(t) for t in texts)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if path.endswith("chat/completions"):
+            choices = [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": texts[0]}}]
+            kind = "chat.completion"
+        else:
+            choices = [{"index": i, "finish_reason": "stop", "text": t}
+                       for i, t in enumerate(texts)]
+            kind = "text_completion"
+        return {"id": "fake", "object": kind, "created": int(time.time()),
+                "model": body.get("model", "fake"), "choices": choices, "usage": usage}
+
+    async def _one(self, body: dict[str, Any], prompt: str) -> str:
+        if self._slots is not None:
+            async with self._slots:
+                await asyncio.sleep(self.latency_s)
+        elif self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return self.answer(body, prompt)
+
+
+def main() -> None:
+    """Serve until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--slots", type=int, default=None)
+    args = parser.parse_args()
+    server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
+                              port=args.port).start()
+    print(f"fake OpenAI server at {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
