@@ -24,9 +24,9 @@ from typing import Any
 import mesa
 import numpy as np
 import pyarrow as pa
-from agents.parsing import parse_choice
 
 from agents.backends.base import Backend
+from agents.parsing import parse_choice
 from agents.prompts import (
     ListingEntry,
     build_messages,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from agents.parsing import parse_choice
 
+from agents.parsing import parse_choice
 from agents.rational import RationalBackend, seeded_uniforms
 from agents.types import DecisionContext, DecisionRequest, RationalPolicy, SamplingParams
 
