@@ -41,8 +41,11 @@ def wilson_interval(k: float | np.ndarray, n: float | np.ndarray,
         denominator = n + z * z
         centre = (k + z * z / 2) / denominator
         half = z * np.sqrt(np.maximum(k * (n - k) / n, 0.0) + z * z / 4) / denominator
-        lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-        hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+        # exact at the edges (k = 0 or k = n), where rounding would leave a 1e-17 gap
+        lo = np.where(k <= 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+        hi = np.where(k >= n, 1.0, np.clip(centre + half, 0.0, 1.0))
+        lo = np.where(n > 0, lo, np.nan)
+        hi = np.where(n > 0, hi, np.nan)
     return lo, hi
 
 
