@@ -138,10 +138,11 @@ def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: 
         fit = model.fit(disp=False)
     z = z_value(level)
     coef, se = np.asarray(fit.params), np.asarray(fit.bse)
-    table = pd.DataFrame({"term": features, "coef": coef, "se": se,
-                          "odds_ratio": np.exp(coef), "lo": np.exp(coef - z * se),
-                          "hi": np.exp(coef + z * se), "p_value": np.asarray(fit.pvalues),
-                          "separated": np.abs(coef) > SEPARATION_COEF})
+    with np.errstate(over="ignore", invalid="ignore"):  # separated terms overflow to inf
+        table = pd.DataFrame({"term": features, "coef": coef, "se": se,
+                              "odds_ratio": np.exp(coef), "lo": np.exp(coef - z * se),
+                              "hi": np.exp(coef + z * se), "p_value": np.asarray(fit.pvalues),
+                              "separated": np.abs(coef) > SEPARATION_COEF})
     if table["separated"].any():
         notes.append("separation: " + ", ".join(table.loc[table["separated"], "term"])
                      + " (almost) perfectly predict(s) the choice; the estimate is a bound, "

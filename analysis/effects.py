@@ -205,11 +205,12 @@ def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
     z = z_value(level)
     coef, se = np.asarray(fit.params), np.asarray(fit.bse)
     separated = (np.abs(coef) > SEPARATION_COEF) | ~np.isfinite(se) | (se > SEPARATION_SE)
-    table = pd.DataFrame({
-        "term": list(design.columns), "coef": coef, "se": se,
-        "odds_ratio": np.exp(coef), "lo": np.exp(coef - z * se), "hi": np.exp(coef + z * se),
-        "p_value": np.asarray(fit.pvalues), "separated": separated,
-    })
+    with np.errstate(over="ignore", invalid="ignore"):  # separated terms overflow to inf
+        table = pd.DataFrame({
+            "term": list(design.columns), "coef": coef, "se": se, "odds_ratio": np.exp(coef),
+            "lo": np.exp(coef - z * se), "hi": np.exp(coef + z * se),
+            "p_value": np.asarray(fit.pvalues), "separated": separated,
+        })
     table = table[table["term"] != "const"].reset_index(drop=True)
     note = ""
     if table["separated"].any():
@@ -257,7 +258,7 @@ def knob_curve(decisions: pd.DataFrame, knob: str, outcome: str = "override",
             label = ", ".join(f"{k}={v}" for k, v in key.items())
             notes.append(f"{label or 'all'}: {fitted}")
             continue
-        fitted.rename(columns={"x": knob}, inplace=True)
+        fitted = fitted.rename(columns={"x": knob})
         for name, value in key.items():
             fitted.insert(0, name, value)
         curves.append(fitted)

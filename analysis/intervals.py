@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 DEFAULT_LEVEL = 0.95
@@ -121,7 +122,10 @@ def bootstrap_mean_interval(values: Sequence[float] | np.ndarray,
     if clusters is None:
         sums, counts = values, np.ones_like(values)
     else:
-        codes = _codes(np.asarray(clusters, dtype=object)[keep])
+        labels = pd.Series(list(clusters), dtype=object)
+        if len(labels) != len(keep):
+            raise ValueError(f"clusters has {len(labels)} labels for {len(keep)} values")
+        codes, _ = pd.factorize(labels[keep])
         sums = np.bincount(codes, weights=values)
         counts = np.bincount(codes).astype(np.float64)
     c = len(sums)
@@ -138,9 +142,3 @@ def bootstrap_mean_interval(values: Sequence[float] | np.ndarray,
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return mean, float(lo), float(hi)
 
-
-def _codes(labels: np.ndarray) -> np.ndarray:
-    """Integer codes 0..k-1 for arbitrary hashable labels (tuples included)."""
-    index: dict[object, int] = {}
-    return np.fromiter((index.setdefault(x, len(index)) for x in labels.tolist()),
-                       dtype=np.int64, count=len(labels))

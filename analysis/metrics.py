@@ -157,9 +157,8 @@ def cluster_labels(group: pd.DataFrame, cluster: Cluster) -> tuple[str, np.ndarr
             raise ValueError("cluster='customer' needs a customer_id column")
         run = (group["run_id"].astype(object) if "run_id" in group
                else pd.Series("", index=group.index, dtype=object))
-        labels = list(zip(run.to_numpy(), group["customer_id"].astype(object).to_numpy(),
-                          strict=True))
-        return "customer", np.array(labels + [None], dtype=object)[:-1]
+        labels = run.astype(str) + "\x1f" + group["customer_id"].astype(str)
+        return "customer", labels.to_numpy(dtype=object)
     raise ValueError(f"cluster must be 'auto', 'replicate', 'customer' or 'decision', "
                      f"got {cluster!r}")
 
