@@ -26,14 +26,12 @@ import pandas as pd
 from analysis.intervals import DEFAULT_LEVEL, z_value
 
 MIN_LISTING = 3
-SEPARATION_COEF = 15.0
-"""A fitted |coefficient| beyond this flags (quasi-)complete separation."""
 
 
 @dataclass
 class ChoiceModelResult:
     """Coefficients of the conditional logit: term, coef, se, odds_ratio, lo, hi, p_value and
-    `separated` (|coef| so large the feature almost perfectly predicts the choice)."""
+    `separated` (the feature alone separates the choices, so the estimate is a bound)."""
 
     table: pd.DataFrame
     n_decisions: int
@@ -135,20 +133,38 @@ def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: 
         model = ConditionalLogit(long["chosen"].to_numpy(),
                                  long[features].to_numpy(dtype=float),
                                  groups=long["decision"].to_numpy())
-        fit = model.fit(disp=False)
+        # Newton's method reaches the optimum to machine precision on this concave
+        # likelihood; BFGS (the default) stops early. Fall back to BFGS if Newton fails.
+        try:
+            fit = model.fit(method="newton", maxiter=100, disp=False)
+            if not np.all(np.isfinite(fit.params)):
+                raise np.linalg.LinAlgError("non-finite estimates")
+        except (np.linalg.LinAlgError, ValueError):
+            fit = model.fit(method="bfgs", maxiter=500, disp=False)
     z = z_value(level)
     coef, se = np.asarray(fit.params), np.asarray(fit.bse)
     with np.errstate(over="ignore", invalid="ignore"):  # separated terms overflow to inf
         table = pd.DataFrame({"term": features, "coef": coef, "se": se,
                               "odds_ratio": np.exp(coef), "lo": np.exp(coef - z * se),
                               "hi": np.exp(coef + z * se), "p_value": np.asarray(fit.pvalues),
-                              "separated": np.abs(coef) > SEPARATION_COEF})
+                              "separated": _separated(long, features, se)})
     if table["separated"].any():
-        notes.append("separation: " + ", ".join(table.loc[table["separated"], "term"])
-                     + " (almost) perfectly predict(s) the choice; the estimate is a bound, "
-                     "not a finite effect")
+        notes.append("separation: in every listing the chosen product has the extreme value "
+                     "of " + ", ".join(table.loc[table["separated"], "term"]) + ", so that "
+                     "estimate is a bound, not a finite effect")
     return ChoiceModelResult(table, n_decisions, n_alternatives, features,
                              note="; ".join(notes), fit=fit)
+
+
+def _separated(long: pd.DataFrame, features: list[str], se: np.ndarray) -> np.ndarray:
+    """Flag features that separate the choices on their own: in every listing the chosen
+    product has the highest (or in every listing the lowest) value of the feature. The
+    likelihood then keeps improving as the coefficient grows, so the estimate is a bound."""
+    grouped = long.groupby("decision")[features]
+    chosen = long.loc[long["chosen"] == 1].set_index("decision")[features]
+    at_max = (chosen >= grouped.max().loc[chosen.index] - 1e-12).all()
+    at_min = (chosen <= grouped.min().loc[chosen.index] + 1e-12).all()
+    return (at_max | at_min).to_numpy() | ~np.isfinite(se)
 
 
 def _independent(long: pd.DataFrame, features: list[str]) -> tuple[list[str], list[str]]:
