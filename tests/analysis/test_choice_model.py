@@ -23,11 +23,13 @@ TRUE = {"price_to_budget": -3.0, "margin_to_budget": 6.0, "attr_quality": 2.5,
         "position": -0.3}
 
 
-def simulate(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
+def simulate(n: int = 600, seed: int = 0, banned: int | None = None
+             ) -> tuple[pd.DataFrame, list[np.ndarray], list[int]]:
     """Decisions choosing from 4 of the 6 products in random order, budget 100.
 
     Returns the decision frame plus, per decision, the features matrix (listing order) and
-    the chosen row, built directly from the catalogue (independently of choice_data)."""
+    the chosen row, built directly from the catalogue (independently of choice_data). The
+    `banned` product is never chosen."""
     rng = np.random.default_rng(seed)
     rows, matrices, chosen = [], [], []
     for i in range(n):
@@ -39,6 +41,7 @@ def simulate(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, list[np.ndarray
             np.arange(4.0),
         ])
         utility = x @ np.array(list(TRUE.values())) + rng.gumbel(size=4)
+        utility[listed == banned] = -np.inf
         pick = int(np.argmax(utility))
         matrices.append(x)
         chosen.append(pick)
@@ -85,6 +88,17 @@ def test_conditional_logit_matches_hand_written_likelihood():
     assert row["lo"] < row["odds_ratio"] < row["hi"]
 
 
+def test_fast_engine_equals_statsmodels_conditional_logit():
+    frame, _, _ = simulate(n=300, seed=4)
+    fast = conditional_logit(frame, PRODUCTS, MARGINS).table.set_index("term")
+    reference = conditional_logit(frame, PRODUCTS, MARGINS, engine="statsmodels").table
+    reference = reference.set_index("term")
+    assert fast["coef"].to_numpy() == pytest.approx(reference["coef"].to_numpy(), abs=1e-4)
+    assert fast["se"].to_numpy() == pytest.approx(reference["se"].to_numpy(), rel=1e-3)
+    with pytest.raises(ValueError, match="engine"):
+        conditional_logit(frame, PRODUCTS, MARGINS, engine="torch")
+
+
 def test_choice_data_layout_and_exclusions():
     frame, _, _ = simulate(n=5)
     frame.loc[0, ["valid", "choice"]] = [False, None]   # an unreadable answer
@@ -117,12 +131,41 @@ def test_conditional_logit_on_a_real_run(tmp_path):
     assert "position" in result.features and not result.table.empty
 
 
-def test_a_feature_that_alone_separates_the_choices_is_flagged():
-    frame, _, _ = simulate(n=300, seed=2)
-    prices = PRODUCTS.set_index("product_id")["price"]
-    # each customer's budget just covers what was chosen: pricier listed products are over it
-    frame["budget"] = frame["choice"].map(prices) + 1.0
-    result = conditional_logit(frame, PRODUCTS, MARGINS)
-    flags = result.table.set_index("term")["separated"]
-    assert flags["over_budget"] and not flags["attr_quality"] and not flags["position"]
-    assert "over_budget" in result.note and "bound" in result.note
+def test_a_feature_that_alone_separates_the_choices_is_fitted_in_the_limit():
+    frame, matrices, chosen = simulate(n=400, seed=2, banned=5)
+    products = PRODUCTS.assign(attr_banned=[0.0] * 5 + [1.0])  # the agent never buys p5
+    result = conditional_logit(frame, products, MARGINS)
+    table = result.table.set_index("term")
+    assert table.loc["attr_banned", "coef"] == -np.inf and table.loc["attr_banned", "separated"]
+    assert table.loc["attr_banned", "odds_ratio"] == 0.0
+    assert "lowest attr_banned" in result.note
+    assert not table.loc[list(TRUE), "separated"].any()
+    # the limit is exact: a conditional logit over each listing's products other than p5
+    by_size: dict[int, list[tuple[np.ndarray, int]]] = {}
+    for x, pick, listing in zip(matrices, chosen, frame["listing"], strict=True):
+        keep = np.array([p != "p5" for p in listing.split("|")])
+        by_size.setdefault(int(keep.sum()), []).append(
+            (x[keep], int(np.flatnonzero(keep).tolist().index(pick))))
+    expected = hand_fit_ragged(by_size, len(TRUE))
+    assert table.loc[list(TRUE), "coef"].to_numpy() == pytest.approx(expected, abs=2e-3)
+    se = table.loc[list(TRUE), "se"]
+    for name, value in TRUE.items():
+        assert abs(table.loc[name, "coef"] - value) < 4 * se[name], name
+
+
+def hand_fit_ragged(by_size: dict[int, list[tuple[np.ndarray, int]]], k: int) -> np.ndarray:
+    """The hand-written likelihood for listings of different lengths."""
+    blocks = [(np.stack([m for m, _ in items]), np.array([c for _, c in items]))
+              for items in by_size.values()]
+
+    def negative_log_likelihood(beta: np.ndarray) -> float:
+        total = 0.0
+        for x, pick in blocks:
+            v = x @ beta
+            top = v.max(axis=1, keepdims=True)
+            log_sum = np.log(np.exp(v - top).sum(axis=1)) + top[:, 0]
+            total -= float((v[np.arange(len(pick)), pick] - log_sum).sum())
+        return total
+
+    return minimize(negative_log_likelihood, np.zeros(k), method="BFGS",
+                    options={"gtol": 1e-8}).x
