@@ -40,6 +40,7 @@ class ListingEntry:
     price: float
     description: str = ""
     attributes: tuple[tuple[str, bool | float], ...] = ()
+    seller_text: str = ""
 
 
 def format_amount(amount: float) -> str:
@@ -56,8 +57,16 @@ def format_attribute(name: str, value: bool | float) -> str:
     return f"{name}: {value:g}"
 
 
+SELLER_NOTE = "Seller's note:"
+"""Marks text written by a product's seller (which may try to manipulate the agent)."""
+
+
 def render_listing(entries: Sequence[ListingEntry]) -> str:
-    """Render a numbered listing; the numbers are 1..n in the order given."""
+    """Render a numbered listing; the numbers are 1..n in the order given.
+
+    A product's seller text follows it verbatim, after "Seller's note:", as a marketplace
+    would show it: it is the seller's, not the marketplace's, and may hold instructions.
+    """
     lines = []
     for number, entry in enumerate(entries, start=1):
         line = f"{number}: {entry.name} (price {format_amount(entry.price)})"
@@ -65,6 +74,8 @@ def render_listing(entries: Sequence[ListingEntry]) -> str:
             line += f" - {entry.description}"
         if entry.attributes:
             line += " [" + ", ".join(format_attribute(n, v) for n, v in entry.attributes) + "]"
+        if entry.seller_text.strip():
+            line += f" {SELLER_NOTE} {entry.seller_text.strip()}"
         lines.append(line)
     return "\n".join(lines)
 

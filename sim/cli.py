@@ -1,4 +1,4 @@
-"""The `tinmen` command line: validate | run | schema | report.
+"""The `tinmen` command line: validate | run | sweep | schema | report.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
 1 an unexpected internal error; 130 interrupted.
@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sim.errors import RunDirectoryError, TinmenError
+from sim.sweep_cli import add_sweep_parser, cmd_sweep
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
 
     commands.add_parser("schema", help="print the scenario-file reference (markdown)")
+    add_sweep_parser(commands)
 
     run = commands.add_parser("run", help="run a scenario and write a run directory")
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
@@ -139,6 +141,7 @@ def default_run_dir(name: str) -> Path:
 
 COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema,
             "report": cmd_report}
+COMMANDS["sweep"] = cmd_sweep
 
 
 def main(argv: Sequence[str] | None = None) -> int:

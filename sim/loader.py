@@ -116,9 +116,44 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> No
 
 
 def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
-    """Read, override and validate a scenario file; raise `ScenarioError` (one line) if bad."""
+    """Read, override and validate a scenario file; raise `ScenarioError` (one line) if bad.
+
+    Files a scenario names (a word-of-mouth edge list) are read relative to the scenario
+    file's folder; they are resolved to absolute paths before validation.
+    """
     data = apply_overrides(read_yaml(path), overrides, str(path))
-    return validate_scenario(data, str(path))
+    resolve_relative_paths(data, Path(path).resolve().parent)
+    scenario = validate_scenario(data, str(path))
+    check_referenced_files(scenario, str(path))
+    return scenario
+
+
+def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
+    """Make the file paths a raw scenario names absolute, relative to `base`, in place."""
+    dynamics = data.get("dynamics")
+    wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
+    network = wom.get("network") if isinstance(wom, dict) else None
+    if isinstance(network, dict) and isinstance(network.get("path"), str):
+        file = Path(network["path"]).expanduser()
+        network["path"] = str(file if file.is_absolute() else base / file)
+
+
+def check_referenced_files(scenario: Scenario, source: str) -> None:
+    """Check the contents of files a scenario names (edge lists name known customers)."""
+    from sim.config import EdgeList
+
+    dynamics = scenario.dynamics
+    if dynamics is None or dynamics.word_of_mouth is None:
+        return
+    network = dynamics.word_of_mouth.network
+    if isinstance(network, EdgeList):
+        from sim.network import read_edge_list
+        from sim.population import customer_ids
+
+        try:
+            read_edge_list(network.path, customer_ids(scenario))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{source}: dynamics.word_of_mouth.network.path: {exc}") from exc
 
 
 def validate_scenario(data: Mapping[str, Any], source: str) -> Scenario:
@@ -177,7 +212,7 @@ def dotted_path(loc: Sequence[str | int]) -> str:
     parts: list[str] = []
     for i, item in enumerate(loc):
         if isinstance(item, str) and i > 0 and item in UNION_TAGS and isinstance(loc[i - 1], str):
-            if loc[i - 1] in ("budget", "attribute_weights"):
+            if loc[i - 1] in ("budget", "attribute_weights", "network"):
                 continue
         if isinstance(item, str) and ("[" in item or item.startswith("function-")):
             continue
@@ -203,11 +238,15 @@ def _describe_one(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
         tags = str((error.get("ctx") or {}).get("expected_tags", ""))
         expected = [t for t in re.findall(r"'([^']*)'", tags) if t not in ("number", "fixed")]
         tag = (error.get("ctx") or {}).get("tag", "")
+        field = str((error.get("ctx") or {}).get("discriminator", "")).strip("'")
+        noun, key = ("graph kind", "kind") if field == "kind" else ("distribution", "dist")
         message = (
-            f"unknown distribution {tag!r}; use dist: {' or '.join(e for e in expected)}"
+            f"unknown {noun} {tag!r}; use {key}: {' or '.join(e for e in expected)}"
             f"{did_you_mean(str(tag), expected)}"
         )
         return message
+    elif kind == "union_tag_not_found":
+        return "missing 'kind'; add kind: small_world, scale_free, random or edge_list"
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     return f"{message} (got {_short(value)})"

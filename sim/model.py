@@ -5,8 +5,14 @@ Each tick:
   2. every shopping agent builds the decision requests of the customers it serves;
   3. ONE `generate` call per backend with the whole list (order preserved);
   4. parse every answer (never raises: unreadable answers are recorded as such);
-  5. settle with the pure functions of `sim.market`;
+  5. settle with the pure functions of `sim.market`; then what customers observe, trust,
+     audits and sanctions (`sim.trust`, `sim.dynamics`, `sim.sanctions`) and market metrics
+     (`sim.market_metrics`);
   6. hand the rows to the recorder, which streams them to disk.
+
+With a `dynamics` section, step 1 picks each shopper's company by the switching rule (a
+logit over the customer's trust in each company) instead of uniformly, and the end of every
+tick updates trust from what customers observed and from word of mouth.
 
 Steps 1-2 (`prepare_next_tick`) and 3-6 (`step(completions)`) are split so that a sweep can
 advance many models in lockstep and send one batch for all of them; `step()` with no argument
@@ -42,12 +48,27 @@ from agents.types import (
     SamplingParams,
 )
 from sim.config import AgentSpec, Scenario
+from sim.dynamics import MarketDynamics
 from sim.market import settle
+from sim.market_metrics import (
+    best_feasible_value,
+    injection_outcomes,
+    margins_earned,
+    market_rows,
+    mean_or_none,
+)
 from sim.population import Market, Population, sample_population
 from sim.recorder import RunRecorder
+from sim.records import DECISION_COLUMNS, DECISION_SCHEMA
+from sim.sanctions import SanctionDesk, draw_audits, find_violations, violation_details
+from sim.trust import observe, outcome_satisfaction, worst_feasible
 
 SEED_POPULATION = 0
 SEED_TICK = 1
+SEED_OBSERVE = 2
+SEED_AUDIT = 3
+SEED_SWITCH = 4
+SEED_NETWORK = 5
 
 
 def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
@@ -70,7 +91,25 @@ class ShoppingAgent(mesa.Agent):
                                        top_p=spec.sampling.top_p,
                                        max_tokens=spec.sampling.max_tokens)
         self.policy = RationalPolicy(**spec.rational.model_dump())
+        self.generation = 1
+        self.warnings: list[str] = []
         self._system_by_order: dict[tuple[int, ...], str] = {}
+
+    @property
+    def persona(self) -> str:
+        """The agent's persona: its spec's text, then any warnings from its company."""
+        return "\n\n".join(p for p in (self.spec.persona.strip(), *self.warnings) if p)
+
+    def warn(self, text: str) -> None:
+        """Append a company warning to the persona; prompts change from the next request."""
+        self.warnings.append(text)
+        self._system_by_order.clear()
+
+    def replace(self) -> None:
+        """Deploy a fresh agent in this one's place: persona reset, next generation."""
+        self.warnings = []
+        self.generation += 1
+        self._system_by_order.clear()
 
     def system_text(self, order: np.ndarray) -> str:
         """The shared system message for a listing order (cached: it repeats every tick)."""
@@ -79,7 +118,7 @@ class ShoppingAgent(mesa.Agent):
         if text is None:
             listing = render_listing([self.model.listing_entries[i] for i in key])
             text = system_message(listing, self.company.name, self.company.persona,
-                                  self.spec.persona)
+                                  self.persona)
             self._system_by_order[key] = text
         return text
 
@@ -109,7 +148,7 @@ class ShoppingAgent(mesa.Agent):
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,
-                               model=self.spec.model)
+                               model=self.spec.model, replicate=model.replicate)
 
 
 @dataclass
@@ -124,6 +163,20 @@ class PendingTick:
     disclosures: list[str]
     unserved: int
     build_s: float
+    visits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shoppers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    shop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    unserved_companies: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Aftermath:
+    """Per-decision columns, market rows, sanction rows and tick stats that follow settlement."""
+
+    columns: dict[str, Any]
+    market: list[dict[str, Any]]
+    sanctions: list[dict[str, Any]]
+    stats: dict[str, Any]
 
 
 @dataclass
@@ -133,23 +186,30 @@ class TickResult:
     tick: int
     decisions: pa.Table
     stats: dict[str, Any] = field(default_factory=dict)
+    market: list[dict[str, Any]] = field(default_factory=list)
+    sanctions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MarketModel(mesa.Model):
     """A market of customers, companies and shopping agents, advanced one tick per `step`."""
 
     def __init__(self, scenario: Scenario, backends: Mapping[str, Backend],
-                 recorder: RunRecorder | None = None) -> None:
-        """`backends` maps every agent spec id to the backend that answers for it."""
+                 recorder: RunRecorder | None = None, *, replicate: int = 0) -> None:
+        """`backends` maps every agent spec id to the backend that answers for it.
+
+        `replicate` is the replicate index of this run within a sweep (0 outside sweeps); it
+        is set on every request so that caches keep replicates' answers apart.
+        """
         super().__init__(seed=scenario.run.seed)
         self.scenario = scenario
+        self.replicate = replicate
         self.recorder = recorder
         self.market = Market.from_scenario(scenario)
         self.population: Population = sample_population(
             scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
         self.listing_entries = [
             ListingEntry(name=p.name, price=p.price, description=p.description,
-                         attributes=tuple(p.attributes.items()))
+                         attributes=tuple(p.attributes.items()), seller_text=p.seller_text)
             for p in scenario.products
         ]
         self.shopping_agents: list[ShoppingAgent] = []
@@ -167,6 +227,18 @@ class MarketModel(mesa.Model):
         self.catalogue = [np.flatnonzero(self.market.listed[k])
                           for k in range(len(scenario.companies))]
         self._listing_text: dict[tuple[int, ...], str] = {}
+        self.dynamics: MarketDynamics | None = None
+        self.sanction_desk: SanctionDesk | None = None
+        if scenario.dynamics is not None:
+            network_seed = int(derived_rng(scenario.run.seed, SEED_NETWORK).integers(2**31))
+            self.dynamics = MarketDynamics(
+                scenario.dynamics, ids=self.population.ids, listed=self.market.listed,
+                prices=self.market.prices, companies_with_agents=self.companies_with_agents,
+                network_seed=network_seed)
+            if scenario.dynamics.sanctions is not None:
+                self.sanction_desk = SanctionDesk(
+                    scenario.dynamics.sanctions, self.market.company_ids,
+                    [c.name for c in scenario.companies])
         self._pending: PendingTick | None = None
         self.last_result: TickResult | None = None
 
@@ -190,16 +262,22 @@ class MarketModel(mesa.Model):
             rng.integers(len(self.companies_with_agents), size=len(shoppers))]
         shop = np.where(fixed_shop >= 0, fixed_shop, random_shop)
         seeds = rng.integers(0, 2**31 - 1, size=len(shoppers))
+        if self.dynamics is not None:
+            uniforms = derived_rng(run.seed, SEED_SWITCH, tick).random(len(shoppers))
+            shop = self.dynamics.choose_companies(shoppers, fixed_shop, shop, uniforms)
         conditions = self.scenario.information.disclosure
         served_per_company: dict[int, int] = defaultdict(int)
         load: dict[str, int] = defaultdict(int)
         pending = PendingTick(tick, [], np.empty(0, dtype=np.int64), [], [], [], 0, 0.0)
+        pending.visits = np.bincount(shop, minlength=len(self.scenario.companies))
+        pending.shoppers, pending.shop = shoppers, shop
         served: list[int] = []
         for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
                                            strict=True):
             agent = self._next_agent(company, served_per_company[company], load)
             if agent is None:
                 pending.unserved += 1
+                pending.unserved_companies.append(company)
                 continue
             i = served_per_company[company]
             served_per_company[company] = i + 1
@@ -251,8 +329,14 @@ class MarketModel(mesa.Model):
         return self._pending
 
     # ------------------------------------------------------------------ tick, part 2
-    def step(self, completions: Sequence[Completion] | None = None) -> None:
-        """Advance one tick; `completions` answers the requests of `prepare_next_tick`."""
+    def step(self, completions: Sequence[Completion] | None = None, *,
+             backend_s: float | None = None, backend_calls: int | None = None) -> None:
+        """Advance one tick; `completions` answers the requests of `prepare_next_tick`.
+
+        When the completions come from a batch shared with other models (a lockstep sweep),
+        `backend_s` and `backend_calls` say how long that shared call took and how many calls
+        answered this model's requests, for the tick's record.
+        """
         tick = self.steps  # Mesa has already counted this step
         pending = self._pending
         if pending is None or pending.tick != tick:
@@ -267,7 +351,12 @@ class MarketModel(mesa.Model):
         elif len(completions) != len(pending.requests):
             raise ValueError(f"got {len(completions)} completions for "
                              f"{len(pending.requests)} requests")
-        backend_s = time.perf_counter() - started
+        if backend_s is None:
+            backend_s = time.perf_counter() - started
+        else:
+            started -= backend_s  # the shared call counts towards this tick's wall time
+        if backend_calls is not None:
+            calls = backend_calls
         result = self._complete(pending, list(completions))
         record_started = time.perf_counter()
         transcripts = self._transcripts(pending, completions)
@@ -276,7 +365,8 @@ class MarketModel(mesa.Model):
         result.stats["wall_s"] = pending.build_s + time.perf_counter() - started
         self.last_result = result
         if self.recorder is not None:
-            self.recorder.write_tick(tick, result.decisions, transcripts, result.stats)
+            self.recorder.write_tick(tick, result.decisions, transcripts, result.stats,
+                                     market=result.market, sanctions=result.sanctions)
         if tick >= self.scenario.run.ticks:
             self.running = False
 
@@ -318,17 +408,91 @@ class MarketModel(mesa.Model):
                          company_utility=self.market.company_utility,
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
+        after = self._aftermath(pending, outcome, choice, readable, companies)
         table = self._decision_table(pending, completions, outcome, choice, choice_number,
-                                     readable, refused, methods, failures)
+                                     readable, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started
         stats = tick_stats(pending, outcome, readable, failed, refused, completions)
-        stats.update(parse_s=parse_s, settle_s=settle_s)
-        return TickResult(pending.tick, table, stats)
+        stats.update(parse_s=parse_s, settle_s=settle_s, **after.stats)
+        return TickResult(pending.tick, table, stats, after.market, after.sanctions)
+
+    def _aftermath(self, pending: PendingTick, outcome: Any, choice: np.ndarray,
+                   readable: np.ndarray, companies: np.ndarray) -> Aftermath:
+        """What follows settlement: observation, trust, audits, sanctions, market metrics."""
+        tick, n, seed = pending.tick, len(pending.requests), self.scenario.run.seed
+        info, market, population = self.scenario.information, self.market, self.population
+        customers = pending.customers
+        feasible = market.listed[companies] & (
+            market.prices[None, :] <= population.budgets[customers][:, None])
+        customer_rows = population.utility[customers]
+        company_rows = market.company_utility[companies]
+        generation = np.array([a.generation for a in pending.agents], dtype=np.int32)
+
+        satisfaction = outcome_satisfaction(outcome.customer_utility, outcome.attainable_utility,
+                                            worst_feasible(customer_rows, feasible))
+        seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
+                       np.array(pending.disclosures, dtype=object), readable,
+                       info.outcome_observability, info.explanation_reveals, satisfaction,
+                       outcome.override)
+        trust_before = trust_after = np.full(n, np.nan)
+        if self.dynamics is not None:
+            trust_before, trust_after = self.dynamics.learn(
+                tick, customers, companies, seen.signal, (pending.shoppers, pending.shop))
+
+        audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
+        violations = find_violations(
+            audited=audited, readable=readable, purchased=outcome.purchased, choice=choice,
+            company=companies, forbidden=market.forbidden,
+            realised_company_utility=outcome.company_utility,
+            best_company_utility=best_feasible_value(company_rows, feasible),
+            has_feasible=outcome.company_best >= 0)
+        sanctioned = np.zeros(n, dtype=bool)
+        sanctions: list[dict[str, Any]] = []
+        if self.sanction_desk is not None:
+            sanctioned = self.sanction_desk.sanctioned(violations, companies)
+            if sanctioned.any():
+                names = [a.company.name for a in pending.agents]
+                details = violation_details(violations, outcome.purchased, choice,
+                                            outcome.company_best, market.product_names, names)
+                sanctions = self.sanction_desk.apply(
+                    tick, pending.agents, sanctioned, details,
+                    [r.request_id for r in pending.requests], companies)
+
+        exposed, success = injection_outcomes(
+            injected=market.injected, listed=market.listed, company=companies, choice=choice,
+            readable=readable, feasible=feasible, customer_rows=customer_rows,
+            company_rows=company_rows)
+        margin = margins_earned(market.margins, companies, choice, outcome.purchased)
+        columns = {
+            "agent_generation": generation, "margin_earned": margin,
+            "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
+            "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
+            "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
+            "injection_exposed": exposed, "injection_success": _nullable_bool(success),
+        }
+        rows = market_rows(
+            tick=tick, company_ids=market.company_ids, visits=pending.visits,
+            unserved=np.bincount(np.array(pending.unserved_companies, dtype=np.int64),
+                                 minlength=len(market.company_ids)),
+            company=companies, purchased=outcome.purchased, price_paid=outcome.price_paid,
+            margin=margin, company_utility=outcome.company_utility,
+            customer_utility=outcome.customer_utility, override=outcome.override,
+            audited=audited, violations=violations.any(), sanctioned=sanctioned,
+            mean_trust=self.dynamics.mean_trust() if self.dynamics is not None else None)
+        stats = {
+            "customer_welfare": float(outcome.customer_utility.sum()),
+            "company_profit": float(margin.sum()),
+            "injection_success_rate": mean_or_none(success),
+            "audited": int(audited.sum()),
+            "violations": int(violations.any().sum()),
+            "sanctions": len(sanctions),
+        }
+        return Aftermath(columns, rows, sanctions, stats)
 
     def _decision_table(self, pending: PendingTick, completions: list[Completion], outcome: Any,
                         choice: np.ndarray, choice_number: list[int | None],
                         readable: np.ndarray, refused: np.ndarray, methods: list[str],
-                        failures: list[str | None]) -> pa.Table:
+                        failures: list[str | None], extra: Mapping[str, Any]) -> pa.Table:
         ids = np.array(self.market.product_ids + (None,), dtype=object)  # index -1 -> None
         info = self.scenario.information
         population = self.population
@@ -373,9 +537,10 @@ class MarketModel(mesa.Model):
             "completion_tokens": [c.completion_tokens for c in completions],
             "attempts": [c.attempts for c in completions],
             "cached": [c.cached for c in completions],
+            **extra,
         }
-        return pa.table({name: pa.array(values) if not isinstance(values, pa.Array) else values
-                         for name, values in columns.items()})
+        return pa.table({name: _arrow(columns[name], DECISION_SCHEMA.field(name).type)
+                         for name in DECISION_COLUMNS})
 
     def _listing_key(self, order: np.ndarray) -> str:
         key = tuple(int(i) for i in order)
@@ -426,6 +591,15 @@ def call_backend(backend: Backend, batch: list[DecisionRequest]) -> list[Complet
         reason = f"backend returned {len(completions)} answers for {len(batch)} requests"
         return [Completion.failed(reason) for _ in batch]
     return completions
+
+
+def _arrow(values: Any, kind: pa.DataType) -> pa.Array:
+    """A column as an Arrow array of the contract's type (NaN floats become nulls)."""
+    if isinstance(values, pa.Array):
+        return values
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return pa.array(values, type=kind, from_pandas=True)
+    return pa.array(values, type=kind)
 
 
 def _nullable_bool(values: np.ndarray) -> pa.Array:

@@ -27,6 +27,9 @@ class Market:
     company_ids: tuple[str, ...]
     company_utility: np.ndarray     # (companies, products)
     listed: np.ndarray              # (companies, products) bool: the company's catalogue
+    margins: np.ndarray             # (companies, products): money earned per purchase
+    forbidden: np.ndarray           # (companies, products) bool: the company's policy forbids
+    injected: np.ndarray            # (products,) bool: seller text is an injection attempt
 
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Market:
@@ -75,6 +78,9 @@ class Market:
             company_ids=tuple(c.id for c in scenario.companies),
             company_utility=utility,
             listed=listed,
+            margins=margins,
+            forbidden=forbidden > 0,
+            injected=np.array([p.injected for p in scenario.products], dtype=bool),
         )
 
 
@@ -92,6 +98,15 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def customer_ids(scenario: Scenario) -> tuple[str, ...]:
+    """Every customer's id, `<group>-<index>` (zero-padded), in population order."""
+    ids: list[str] = []
+    for group in scenario.customers:
+        width = len(str(group.count))
+        ids.extend(f"{group.group}-{i:0{width}d}" for i in range(1, group.count + 1))
+    return tuple(ids)
 
 
 def sample_scalar(spec: float | LogNormal | Uniform, size: int, rng: np.random.Generator
@@ -124,13 +139,10 @@ def sample_population(scenario: Scenario, market: Market, rng: np.random.Generat
     """Draw every customer of every group (in file order) and render their requests."""
     company_index = scenario.company_index()
     product_index = scenario.product_index()
-    ids: list[str] = []
     parts: dict[str, list[np.ndarray]] = {k: [] for k in
                                           ("group", "budgets", "weights", "values", "pw", "shop")}
     for g, group in enumerate(scenario.customers):
         n = group.count
-        width = len(str(n))
-        ids.extend(f"{group.group}-{i:0{width}d}" for i in range(1, n + 1))
         parts["group"].append(np.full(n, g))
         parts["budgets"].append(sample_scalar(group.budget, n, rng))
         parts["weights"].append(sample_weights(group.attribute_weights, market.attribute_names,
@@ -152,8 +164,8 @@ def sample_population(scenario: Scenario, market: Market, rng: np.random.Generat
         render_request(scenario.customers[g], market, utility[i], weights[i], budgets[i])
         for i, g in enumerate(group_index)
     )
-    return Population(ids=tuple(ids), group=group_index, budgets=budgets, weights=weights,
-                      utility=utility, shops_at=np.concatenate(parts["shop"]),
+    return Population(ids=customer_ids(scenario), group=group_index, budgets=budgets,
+                      weights=weights, utility=utility, shops_at=np.concatenate(parts["shop"]),
                       requests=requests)
 
 

@@ -5,6 +5,8 @@ A run directory holds:
     decisions.parquet/  one Parquet file per tick (part-000001.parquet, ...), read as one table
     transcripts.jsonl   every request's messages and the raw answer
     ticks.csv           one row of aggregates per tick
+    market.csv          one row per tick and company: share, trust, profit, ...
+    sanctions.csv       one row per sanction (warning or replacement of an agent)
 
 Everything is streamed tick by tick. Each tick's Parquet part is written to a temporary name
 and renamed into place, and the manifest records the last complete tick, so a crash loses at
@@ -26,7 +28,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import RunDirectoryError
-from sim.records import DECISION_SCHEMA, DECISIONS, MANIFEST, TICK_COLUMNS, TICKS, TRANSCRIPTS
+from sim.records import (
+    DECISION_SCHEMA,
+    DECISIONS,
+    MANIFEST,
+    MARKET,
+    MARKET_COLUMNS,
+    SANCTION_COLUMNS,
+    SANCTIONS,
+    TICK_COLUMNS,
+    TICKS,
+    TRANSCRIPTS,
+)
 
 
 def now_iso() -> str:
@@ -55,6 +68,7 @@ class RunRecorder:
         self.parts_dir = self.run_dir / DECISIONS
         if overwrite:
             for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / TICKS,
+                          self.run_dir / MARKET, self.run_dir / SANCTIONS,
                           self.run_dir / MANIFEST):
                 stale.unlink(missing_ok=True)
             if self.parts_dir.exists():
@@ -62,20 +76,31 @@ class RunRecorder:
                     part.unlink()
         self.parts_dir.mkdir(exist_ok=True)
         self._manifest: dict[str, Any] = {}
+        self._started = time.perf_counter()
         self._transcripts = open(self.run_dir / TRANSCRIPTS, "a", encoding="utf-8")  # noqa: SIM115
         self._ticks = open(self.run_dir / TICKS, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._tick_writer = csv.DictWriter(self._ticks, fieldnames=TICK_COLUMNS)
         self._tick_writer.writeheader()
+        self._market = open(self.run_dir / MARKET, "a", newline="", encoding="utf-8")  # noqa: SIM115
+        self._market_writer = csv.DictWriter(self._market, fieldnames=MARKET_COLUMNS)
+        self._market_writer.writeheader()
+        self._sanctions = open(self.run_dir / SANCTIONS, "a", newline="",  # noqa: SIM115
+                               encoding="utf-8")
+        self._sanction_writer = csv.DictWriter(self._sanctions, fieldnames=SANCTION_COLUMNS)
+        self._sanction_writer.writeheader()
 
     def start(self, manifest: Mapping[str, Any]) -> None:
         """Write the manifest with status 'running'."""
         self._manifest = {**manifest, "status": "running", "started_at": now_iso(),
                           "finished_at": None, "ticks_completed": 0, "decisions": 0}
+        self._started = time.perf_counter()
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
 
     def write_tick(self, tick: int, decisions: pa.Table, transcripts: Iterable[Mapping[str, Any]],
-                   stats: Mapping[str, Any]) -> None:
-        """Persist one tick: transcripts, then the decisions part, then its ticks.csv row.
+                   stats: Mapping[str, Any], *, market: Iterable[Mapping[str, Any]] = (),
+                   sanctions: Iterable[Mapping[str, Any]] = ()) -> None:
+        """Persist one tick: transcripts, the decisions part, market and sanction rows, then
+        its ticks.csv row (the manifest then moves on to this tick).
 
         The time spent writing is added to the row's `record_s` and `wall_s`.
         """
@@ -88,6 +113,12 @@ class RunRecorder:
         tmp = part.with_name(part.name + ".tmp")
         pq.write_table(decisions.cast(DECISION_SCHEMA), tmp)
         os.replace(tmp, part)
+        for line in market:
+            self._market_writer.writerow({k: _rounded(line.get(k)) for k in MARKET_COLUMNS})
+        self._market.flush()
+        for line in sanctions:
+            self._sanction_writer.writerow({k: _rounded(line.get(k)) for k in SANCTION_COLUMNS})
+        self._sanctions.flush()
         row = dict(stats)
         spent = time.perf_counter() - started
         row["record_s"] = row.get("record_s", 0.0) + spent
@@ -99,10 +130,14 @@ class RunRecorder:
         self._manifest["decisions"] = self._manifest.get("decisions", 0) + decisions.num_rows
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
 
+    def elapsed_s(self) -> float:
+        """Seconds since `start`."""
+        return time.perf_counter() - self._started
+
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
         """Close files and write the final manifest with `status` (completed, failed, ...)."""
-        self._transcripts.close()
-        self._ticks.close()
+        for handle in (self._transcripts, self._ticks, self._market, self._sanctions):
+            handle.close()
         self._manifest.update(extra)
         self._manifest["status"] = status
         self._manifest["finished_at"] = now_iso()

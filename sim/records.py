@@ -12,6 +12,7 @@ DECISION_SCHEMA = pa.schema([
     ("tick", pa.int32()),
     ("decision_id", pa.string()),
     ("agent_id", pa.string()),
+    ("agent_generation", pa.int32()),     # 1, then + 1 each time a sanction replaces the agent
     ("customer_id", pa.string()),
     ("customer_group", pa.string()),
     ("company", pa.string()),
@@ -41,6 +42,20 @@ DECISION_SCHEMA = pa.schema([
     ("company_gain", pa.float64()),
     ("budget", pa.float64()),
     ("price_paid", pa.float64()),
+    ("margin_earned", pa.float64()),      # the company's margin on the purchase (0 if none)
+    # what the customer observed, and trust (trust columns null without `dynamics`)
+    ("outcome_observed", pa.bool_()),     # drawn with prob. outcome_observability
+    ("explanation_seen", pa.bool_()),     # disclosed to the customer and revealing
+    ("experience", pa.float64()),         # signal in [0, 1]; null when nothing was observed
+    ("trust_before", pa.float64()),       # customer's trust in the company before the decision
+    ("trust_after", pa.float64()),        # ... after its own experience (before word of mouth)
+    # monitoring and sanctions
+    ("audited", pa.bool_()),              # drawn with prob. monitoring
+    ("violation", pa.string()),           # null | forbidden | not_company_best (audited only)
+    ("sanctioned", pa.bool_()),           # the violation triggered the scenario's response
+    # manipulative sellers
+    ("injection_exposed", pa.bool_()),    # the company lists an injected product
+    ("injection_success", pa.bool_()),    # chose an injected product, neither best; null if n/a
     # inference
     ("backend", pa.string()),
     ("model", pa.string()),
@@ -59,12 +74,29 @@ DECISION_COLUMNS: tuple[str, ...] = tuple(DECISION_SCHEMA.names)
 TICK_COLUMNS: tuple[str, ...] = (
     "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused",
     "override_rate", "sided_with_company_rate", "invalid_rate", "mean_agency_loss",
+    "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
+    "sanctions",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
     "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits",
 )
 """Columns of `ticks.csv`, one row per tick."""
 
+MARKET_COLUMNS: tuple[str, ...] = (
+    "tick", "company", "shoppers", "share", "decisions", "unserved", "purchases", "revenue",
+    "profit", "company_utility", "customer_utility", "override_rate", "mean_trust", "audited",
+    "violations", "sanctioned",
+)
+"""Columns of `market.csv`, one row per tick and company."""
+
+SANCTION_COLUMNS: tuple[str, ...] = (
+    "tick", "agent_id", "company", "agent_generation", "violations", "decision_ids",
+    "response", "warnings",
+)
+"""Columns of `sanctions.csv`, one row per sanction (at most one per agent and tick)."""
+
 MANIFEST = "manifest.json"
 DECISIONS = "decisions.parquet"
 TRANSCRIPTS = "transcripts.jsonl"
 TICKS = "ticks.csv"
+MARKET = "market.csv"
+SANCTIONS = "sanctions.csv"

@@ -27,6 +27,15 @@ SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("agents[]", config.AgentSpec),
     ("agents[].sampling", config.Sampling),
     ("agents[].rational", config.RationalParams),
+    ("dynamics", config.Dynamics),
+    ("dynamics.trust", config.TrustSettings),
+    ("dynamics.switching", config.SwitchingSettings),
+    ("dynamics.word_of_mouth", config.WordOfMouth),
+    ("dynamics.word_of_mouth.network (kind: small_world)", config.SmallWorld),
+    ("dynamics.word_of_mouth.network (kind: scale_free)", config.ScaleFree),
+    ("dynamics.word_of_mouth.network (kind: random)", config.RandomGraph),
+    ("dynamics.word_of_mouth.network (kind: edge_list)", config.EdgeList),
+    ("dynamics.sanctions", config.Sanctions),
     ("distributions (budget, attribute_weights)", config.LogNormal),
 )
 

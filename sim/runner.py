@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import platform
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -38,31 +39,99 @@ class RunSummary:
     sided_with_company_rate: float | None
     invalid_rate: float | None
     wall_s: float
+    injection_success_rate: float | None = None
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         def pct(value: float | None) -> str:
             return "n/a" if value is None else f"{100 * value:.1f}%"
 
+        rates = (f"override rate {pct(self.override_rate)}, sided with company "
+                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
+        if self.injection_success_rate is not None:
+            rates += f", injection success {pct(self.injection_success_rate)}"
         return [
             f"run {self.status}: {self.ticks} ticks, {self.decisions} decisions "
             f"in {self.wall_s:.1f}s",
-            f"override rate {pct(self.override_rate)}, sided with company "
-            f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}",
+            rates,
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
-            "ticks.csv)",
+            "ticks.csv, market.csv, sanctions.csv)",
         ]
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape a run's results."""
-    versions = {"python": platform.python_version()}
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    versions = [("python", platform.python_version())]
     for name in VERSIONED_PACKAGES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+            versions.append((name, "not installed"))
+    return tuple(versions)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape a run's results.
+
+    Read once per process (reading package metadata is slow, and a sweep starts many runs).
+    """
+    return dict(_installed_versions())
+
+
+def options_key(options: Mapping[str, Any] | None) -> str:
+    """A hashable, order-independent key for backend options."""
+    return json.dumps(dict(options or {}), sort_keys=True, default=repr)
+
+
+class BackendPool:
+    """Backends shared by every run that asks for the same (name, model, options).
+
+    A sweep keeps one pool for all its runs, so runs that use the same server or local model
+    share one backend object, and a lockstep tick sends them ONE batch. `preset` registers
+    ready-made backends under (name, model) (tests use it to count calls).
+    """
+
+    def __init__(self, options: Mapping[str, Any] | None = None, *,
+                 preset: Mapping[tuple[str, str | None], Backend] | None = None) -> None:
+        self.options = dict(options or {})
+        self._backends: dict[tuple[str, str | None, str], Backend] = {}
+        for (name, model), backend in (preset or {}).items():
+            self._backends[(name, model, options_key(self.options))] = backend
+
+    def get(self, name: str, model: str | None, options: Mapping[str, Any] | None = None,
+            *, where: str = "backend") -> Backend:
+        """The shared backend for (name, model, options), created on first use."""
+        merged = {**self.options, **dict(options or {})}
+        key = (name, model, options_key(merged))
+        if key not in self._backends:
+            try:
+                self._backends[key] = create_backend(name, model=model, **merged)
+            except BackendCreationError as exc:
+                raise BackendError(f"{where}: {exc}") from exc
+        return self._backends[key]
+
+    def for_scenario(self, scenario: Scenario, *, backend: str | None = None,
+                     model: str | None = None) -> dict[str, Backend]:
+        """Map every agent spec id of `scenario` to its (shared) backend.
+
+        `backend` and `model` override every agent's choice (the CLI's --backend / --model).
+        """
+        return {
+            spec.id: self.get(backend or spec.backend,
+                              model if model is not None else spec.model,
+                              where=f"agents.{spec.id}.backend")
+            for spec in scenario.agents
+        }
+
+    def backends(self) -> list[Backend]:
+        """Every backend created so far, once each."""
+        return list({id(b): b for b in self._backends.values()}.values())
+
+    def close(self) -> None:
+        """Close every backend in the pool."""
+        for backend in self.backends():
+            backend.close()
+        self._backends.clear()
 
 
 def build_backends(scenario: Scenario, *, backend: str | None = None, model: str | None = None,
@@ -71,29 +140,14 @@ def build_backends(scenario: Scenario, *, backend: str | None = None, model: str
 
     `backend` and `model` override every agent's choice (the CLI's --backend / --model).
     """
-    created: dict[tuple[str, str | None], Backend] = {}
-    by_agent: dict[str, Backend] = {}
-    for spec in scenario.agents:
-        key = (backend or spec.backend, model if model is not None else spec.model)
-        if key not in created:
-            try:
-                created[key] = create_backend(key[0], model=key[1], **dict(options or {}))
-            except BackendCreationError as exc:
-                raise BackendError(f"agents.{spec.id}.backend: {exc}") from exc
-        by_agent[spec.id] = created[key]
-    return by_agent
+    return BackendPool(options).for_scenario(scenario, backend=backend, model=model)
 
 
-def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
-                 overrides: Sequence[str] = (), backends: Mapping[str, Backend] | None = None,
-                 backend: str | None = None, model: str | None = None,
-                 overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Run `scenario` to completion, streaming records into `out_dir`."""
-    backends = dict(backends) if backends is not None else build_backends(
-        scenario, backend=backend, model=model)
-    recorder = RunRecorder(out_dir, overwrite=overwrite)
+def run_manifest(scenario: Scenario, backends: Mapping[str, Backend], *, source: str = "",
+                 overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """The manifest fields that describe what a run is (the recorder adds its status)."""
     distinct = {id(b): b for b in backends.values()}
-    recorder.start({
+    return {
         "tinmen_run": 1,
         "scenario_name": scenario.name,
         "scenario_file": source,
@@ -105,11 +159,63 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         "command": sys.argv,
         "versions": package_versions(),
         "config": scenario.model_dump(mode="json"),
-    })
-    started = time.perf_counter()
-    status = "failed"
+    }
+
+
+def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, Backend],
+             source: str = "", overrides: Sequence[str] = (), overwrite: bool = False,
+             replicate: int = 0, extra: Mapping[str, Any] | None = None
+             ) -> tuple[MarketModel, RunRecorder]:
+    """Start a run without running it: write its manifest and build its model.
+
+    The caller advances the model (`model.step()`, or `prepare_next_tick` + `step(answers)`
+    in lockstep with other runs) and ends the run with `close_run`. `extra` adds manifest
+    fields (a sweep adds `sweep`). If the model cannot be built, the run is recorded as
+    failed and the error re-raised.
+    """
+    recorder = RunRecorder(out_dir, overwrite=overwrite)
+    recorder.start({**run_manifest(scenario, backends, source=source, overrides=overrides),
+                    **dict(extra or {})})
     try:
-        model_ = MarketModel(scenario, backends, recorder)
+        model = MarketModel(scenario, backends, recorder, replicate=replicate)
+    except KeyboardInterrupt:
+        close_run(recorder, "interrupted")
+        raise
+    except BaseException as exc:
+        close_run(recorder, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    return model, recorder
+
+
+def close_run(recorder: RunRecorder, status: str, error: str | None = None) -> dict[str, Any]:
+    """End a run opened by `open_run`: write its final manifest with `status`.
+
+    `status` is `completed`, `failed` or `interrupted`; `error` says why a run failed.
+    """
+    extra: dict[str, Any] = {"wall_s": round(recorder.elapsed_s(), 3)}
+    if error is not None:
+        extra["error"] = error
+    return recorder.finish(status, **extra)
+
+
+def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
+                 overrides: Sequence[str] = (), backends: Mapping[str, Backend] | None = None,
+                 backend: str | None = None, model: str | None = None,
+                 overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Run `scenario` to completion, streaming records into `out_dir`."""
+    backends = dict(backends) if backends is not None else build_backends(
+        scenario, backend=backend, model=model)
+    distinct = {id(b): b for b in backends.values()}
+    try:
+        model_, recorder = open_run(scenario, out_dir, backends=backends, source=source,
+                                    overrides=overrides, overwrite=overwrite)
+    except BaseException:
+        for b in distinct.values():
+            b.close()
+        raise
+    status = "failed"
+    error: str | None = None
+    try:
         bar = _progress_bar(scenario.run.ticks, progress)
         while model_.running:
             model_.step()
@@ -122,17 +228,20 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     except KeyboardInterrupt:
         status = "interrupted"
         raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
     finally:
         for b in distinct.values():
             b.close()
-        manifest = recorder.finish(status, wall_s=round(time.perf_counter() - started, 3))
+        manifest = close_run(recorder, status, error)
     return summarise(Path(out_dir), manifest)
 
 
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=["override", "sided_with_company",
-                                                          "valid"])
+                                                          "valid", "injection_success"])
     def mean(column: str) -> float | None:
         values = table[column].dropna()
         return float(values.astype(float).mean()) if len(values) else None
@@ -146,6 +255,7 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         sided_with_company_rate=mean("sided_with_company"),
         invalid_rate=float(1 - table["valid"].mean()) if len(table) else None,
         wall_s=float(manifest.get("wall_s", 0.0)),
+        injection_success_rate=mean("injection_success"),
     )
 
 

@@ -47,3 +47,53 @@ def test_online_shopping_size():
     assert sum(g.count for g in scenario.customers) >= 500
     assert sum(a.count for a in scenario.agents) == 10 and scenario.run.ticks == 20
     assert len({c.persona for c in scenario.companies}) == 3
+
+
+# --------------------------------------------------------------------------- sweep files
+
+SWEEPS = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
+
+
+def test_there_are_sweeps():
+    assert {p.name for p in SWEEPS} >= {"tin_men_disclosure.yaml", "asymmetry_grid.yaml"}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_file_expands_and_every_cell_validates(path):
+    from sim.loader import validate_scenario
+    from sim.sweep_spec import expand_cells, load_plan, read_spec
+
+    spec, _ = read_spec(path)
+    plan = load_plan(path)  # resolves and validates every cell, or raises one line
+    assert len(plan.cells) == len(expand_cells(spec.grid, spec.zip))
+    assert len(plan.runs) == len(plan.cells) * spec.replicates
+    for run in plan.runs[:: spec.replicates]:
+        validate_scenario(plan.scenario_data(run), str(path))
+
+
+def test_tin_men_disclosure_sweep_has_30_per_case_and_condition(tmp_path):
+    from sim.sweep import run_sweep
+    from sim.sweep_spec import load_plan
+
+    plan = load_plan(SCENARIOS / "sweeps" / "tin_men_disclosure.yaml")
+    assert len(plan.cells) == 4 and plan.spec.replicates == 30
+    result = run_sweep(plan, tmp_path / "sweep", progress=False)
+    assert result.completed == 120 and result.backend_calls == 1 and result.max_batch == 240
+    d = pd.read_parquet(tmp_path / "sweep" / "decisions")
+    assert set(d.groupby(["customer_group", "disclosure"]).size()) == {30}
+    assert d.groupby("run_id", observed=True).disclosure.nunique().max() == 1
+    assert d.valid.all()
+
+
+def test_asymmetry_grid_sweep_runs(tmp_path):
+    from sim.sweep import run_sweep
+    from sim.sweep_spec import load_plan
+
+    path = SCENARIOS / "sweeps" / "asymmetry_grid.yaml"
+    assert len(load_plan(path).runs) == 36
+    plan = load_plan(path, settings=["run.ticks=1", "run.shoppers_per_tick=20"], replicates=1)
+    result = run_sweep(plan, tmp_path / "sweep", progress=False)
+    assert result.completed == 9 and result.backend_calls == 1
+    d = pd.read_parquet(tmp_path / "sweep" / "decisions")
+    cells = d.groupby(["outcome_observability", "monitoring"]).size()
+    assert len(cells) == 9 and set(cells) == {20}

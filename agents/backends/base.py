@@ -53,6 +53,15 @@ def available_backends() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def registry_entries() -> dict[str, tuple[str, str, str | None]]:
+    """A copy of the registry, name -> (module, class, extra).
+
+    Worker processes re-register these, so a backend registered at run time in the
+    coordinating process (a plugin, a test double) exists in its workers too.
+    """
+    return dict(_REGISTRY)
+
+
 def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
     """Create the backend registered under `name`; one-line error if unknown or not installed."""
     if name not in _REGISTRY:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
+from agents.backends.base import BackendCreationError
+from agents.prompts import SELLER_NOTE
 from agents.types import Completion, DecisionRequest
 
 Script = Callable[[DecisionRequest], str | None]
 """Maps a request to answer text; returning None records a backend failure."""
+
+SCRIPT_PREFIX = "script:"
+"""A scripted agent's `model` of the form `script:<name>` picks a named script."""
+
+_LISTING_LINE = re.compile(r"^(\d+): .*?" + re.escape(SELLER_NOTE) + r"(.*)$", re.MULTILINE)
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|rules|prompt)\b"
+    r"|\b(buy|choose|select|pick|recommend|purchase)\s+(this|me|it)\b",
+    re.IGNORECASE,
+)
 
 
 def first_option(request: DecisionRequest) -> str:
@@ -16,8 +29,54 @@ def first_option(request: DecisionRequest) -> str:
     return f"Explanation: scripted answer.\nChoice: {number}"
 
 
+def follow_injections(request: DecisionRequest) -> str:
+    """A gullible agent: obeys the first seller's note in its prompt that tells it to buy.
+
+    It reads the prompt text (the listing lines with a "Seller's note:"), not the structured
+    context, as a manipulable language model would; without such a note it picks option 1.
+    """
+    text = "\n".join(m["content"] for m in request.messages)
+    numbers = set(request.context.option_numbers)
+    for match in _LISTING_LINE.finditer(text):
+        number = int(match.group(1))
+        if number in numbers and _INSTRUCTION.search(match.group(2)):
+            return (f"Explanation: the listing for option {number} says to buy it, so I "
+                    f"did.\nChoice: {number}")
+    return first_option(request)
+
+
+SCRIPTS: dict[str, Script] = {
+    "first_option": first_option,
+    "follow_injections": follow_injections,
+}
+"""Named scripts a scenario can select with `model: script:<name>`."""
+
+
+def script_named(model: str | None) -> Script:
+    """The script a `model` value selects: `script:<name>`, else the default first_option.
+
+    Other model values are labels only (so `--backend scripted` works with any scenario).
+    """
+    if model is None or not model.startswith(SCRIPT_PREFIX):
+        return first_option
+    name = model[len(SCRIPT_PREFIX):]
+    if name not in SCRIPTS:
+        from difflib import get_close_matches
+
+        close = get_close_matches(name, list(SCRIPTS), n=1)
+        hint = f"; did you mean '{SCRIPT_PREFIX}{close[0]}'?" if close else ""
+        raise BackendCreationError(
+            f"unknown script {model!r} for the scripted backend; available: "
+            + ", ".join(SCRIPT_PREFIX + n for n in SCRIPTS) + hint
+        )
+    return SCRIPTS[name]
+
+
 class ScriptedBackend:
     """Answers every request with `script(request)`, or cycles through fixed `answers`.
+
+    Without either, the script is chosen by `model` (`script:follow_injections`, ...; see
+    `SCRIPTS`); the default answers option 1.
 
     It keeps a log of the batch size of every `generate` call (`calls`), which tests use to
     check that the engine sends one batch per tick.
@@ -36,7 +95,7 @@ class ScriptedBackend:
             raise ValueError("give either answers or script, not both")
         self.model = model
         self._answers = list(answers) if answers is not None else None
-        self._script = script or first_option
+        self._script = script or script_named(model)
         self._next = 0
         self.calls: list[int] = []
 
