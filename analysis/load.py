@@ -250,12 +250,12 @@ def _run_fields(run_id: str, run_dir: Path, manifest: Mapping[str, Any]) -> dict
 
 
 def _run_ids(run_dirs: list[Path], manifests: list[dict[str, Any]]) -> list[str]:
-    """The sweep's run_id when the manifest has one, else the directory name (or the full
-    path when two directories share a name)."""
+    """The manifest's run_id (sweeps set one) or else the directory name; the full paths
+    when two runs would share an id."""
     ids = []
     for run_dir, manifest in zip(run_dirs, manifests, strict=True):
         sweep = manifest.get("sweep") if isinstance(manifest.get("sweep"), dict) else {}
-        ids.append(str(sweep.get("run_id") or run_dir.name))
+        ids.append(str(manifest.get("run_id") or sweep.get("run_id") or run_dir.name))
     if len(set(ids)) < len(ids):
         ids = [str(d) for d in run_dirs]
     return ids
@@ -326,7 +326,10 @@ def _stack(frames: list[tuple[pd.DataFrame, dict[str, Any]]], cell_columns: list
     for frame, fields in frames:
         frame = frame.copy()
         for column in (*RUN_COLUMNS, *cell_columns):
-            frame[column] = fields.get(column)
+            value = fields.get(column)
+            if value is None and column in frame:
+                continue  # a recorded column of the same name is kept, never blanked
+            frame[column] = value
         out.append(frame)
     non_empty = [f for f in out if len(f)]
     if not non_empty:

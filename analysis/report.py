@@ -163,7 +163,9 @@ def _sorted(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
 def runs_section(runs: Runs) -> list[Block]:
     """The runs, their status and size; a warning for runs that did not complete."""
     table = runs.runs
-    shown = table.head(MAX_RUN_ROWS)
+    order = [*runs.cell_columns, "replicate", "run_id"]
+    shown = table.sort_values(order, key=lambda s: s.astype(str), kind="stable").head(
+        MAX_RUN_ROWS)
     frame = pd.DataFrame({
         "run": shown["run_id"], "scenario": shown["scenario_name"], "status": shown["status"],
         "ticks": [f"{c}/{p}" for c, p in zip(shown["ticks_completed"], shown["ticks_planned"],
@@ -405,11 +407,23 @@ def choice_section(runs: Runs) -> list[Block]:
 
 
 def ticks_section(runs: Runs) -> list[Block]:
-    """Per-tick series from ticks.csv."""
-    if runs.ticks.empty:
+    """Per-tick series from ticks.csv, and the market-dynamics overview of a single run with
+    a market.csv; nothing for one-tick runs."""
+    ticks = runs.ticks
+    if ticks.empty or ticks["tick"].max() < 2:
         return []
-    return [Heading("Per tick"), Plot("ticks", plots.tick_series(runs.ticks),
-                                      "Per-tick rates and mean agency loss (ticks.csv).")]
+    blocks: list[Block] = [Heading("Per tick"), Plot(
+        "ticks", plots.tick_series(ticks), "Per-tick rates and mean agency loss (ticks.csv); "
+        "with a single run, 95% Wilson bands; with many, their mean and range.")]
+    if len(runs.run_dirs) == 1 and (runs.run_dirs[0] / "market.csv").is_file():
+        from analysis.dynamics import plot_dynamics_overview, read_dynamics
+
+        files = read_dynamics(runs.run_dirs[0])
+        if not files.market.empty:
+            blocks.append(Plot("dynamics", plot_dynamics_overview(files.market, files.ticks),
+                               "Market dynamics: share, trust, profit and override rate per "
+                               "company; welfare and injection success per tick."))
+    return blocks
 
 
 def published_section(runs: Runs) -> list[Block]:

@@ -15,7 +15,7 @@ from analysis.render import fmt_rate
 from analysis.report import write_report
 from sim.cli import main
 from tests.analysis.conftest import edit_manifest, run_into
-from tests.conftest import REPO, mini_scenario
+from tests.conftest import REPO, SCENARIOS, mini_scenario
 
 
 def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
@@ -28,11 +28,12 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
     html = (out / "report.html").read_text()
     for heading in ("## Runs", "## Conflict metrics", "## Observation gap",
                     "## Pairwise tests between disclosure conditions",
-                    "## Logistic regression of override", "## Per tick",
+                    "## Logistic regression of override",
                     "## Side by side with the published study",
                     "### Published rates: unparsed answers dropped or kept"):
         assert heading in markdown
     assert SOURCE in markdown and "This section failed" not in markdown
+    assert "## Per tick" not in markdown  # one tick: no time series
     # the table holds the same numbers as summarise
     d = load_run(tin_men_run).decisions
     row = summarise(d, ["company", "disclosure"], n_boot=10).set_index(
@@ -42,7 +43,7 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
                      markdown)
     figures = sorted(p.name for p in (out / "figures").iterdir())
     assert figures == ["agency_loss.png", "published_comparison.png",
-                       "rates_by_condition.png", "ticks.png"]
+                       "rates_by_condition.png"]
     for name in figures:
         assert f"figures/{name}" in markdown and f'src="figures/{name}"' in html
         assert (out / "figures" / name).read_bytes().startswith(b"\x89PNG")
@@ -53,7 +54,7 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
 def test_report_defaults_to_the_run_directory(tin_men_copy):
     files = write_report(tin_men_copy, n_boot=50)
     assert files.markdown == tin_men_copy / "report.md" and files.html.is_file()
-    assert len(files.figures) == 4
+    assert len(files.figures) == 3
     # the run directory still loads (the report adds files, never touches the records)
     assert len(load_run(tin_men_copy).decisions) == 240
 
@@ -80,6 +81,10 @@ def test_report_on_a_sweep_with_a_continuous_knob(tmp_path):
     assert "## Rates against continuous knobs" in markdown
     assert "Override rate by `monitoring`" in markdown
     assert (sweep / "figures" / "knob_0.png").is_file()
+    assert "## Per tick" in markdown and (sweep / "figures" / "ticks.png").is_file()
+    runs_table = markdown.split("## Runs")[1].split("##")[0]
+    assert runs_table.index("| 0.0 |") < runs_table.index("| 0.5 |") < runs_table.index(
+        "| 1.0 |")  # runs listed by cell
     assert "| backends | information.monitoring |" in markdown  # the runs table's cell column
     assert "`override ~ customer_reads + monitoring` on 144 valid decisions" in markdown
     assert len(load_runs(sweep).runs) == 6
@@ -97,6 +102,14 @@ def test_report_with_long_listings_has_a_choice_model(tmp_path):
     markdown = write_report(run, n_boot=50).markdown.read_text()
     assert "## What drives the choice: conditional logit" in markdown
     assert "| position |" in markdown
+
+
+def test_report_on_a_market_dynamics_run_shows_the_dynamics(tmp_path):
+    run = run_into(tmp_path / "run", SCENARIOS / "market_dynamics.yaml", ("run.ticks=3",))
+    files = write_report(run, n_boot=50)
+    names = {p.name for p in files.figures}
+    assert {"ticks.png", "dynamics.png"} <= names
+    assert "Market dynamics: share, trust" in files.markdown.read_text()
 
 
 def test_report_on_a_failed_run_without_decisions(tin_men_copy):
@@ -145,3 +158,21 @@ def test_report_on_a_damaged_manifest(tin_men_copy, bad, capsys):
     assert main(["report", str(tin_men_copy)]) == 2
     err = capsys.readouterr().err
     assert "manifest.json" in err and err.count("\n") == 1
+
+
+def test_load_and_report_a_sweep_written_by_tinmen_sweep(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(SCENARIOS / "sweeps" / "tin_men_disclosure.yaml"),
+                 "--replicates", "3", "--out", str(out), "--quiet"]) == 0
+    runs = load_runs(out)
+    assert len(runs.runs) == 12 and runs.cell_columns == ("information.disclosure",)
+    d = runs.decisions
+    assert len(d) == 24 and set(d["replicate"]) == {0, 1, 2}
+    assert (d["information.disclosure"] == d["disclosure"]).all()
+    assert set(d["run_id"]) == {p.name for p in (out / "runs").iterdir()}
+    assert runs.sweep is not None and runs.sweep["sweep_id"] == d["sweep_id"].iloc[0]
+    capsys.readouterr()
+    assert main(["report", str(out), "--bootstrap", "100"]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "## Side by side with the published study" in markdown
+    assert "of 3 |" in markdown  # 3 decisions per case and condition
