@@ -469,11 +469,15 @@ def _comparison_wide(comparison: pd.DataFrame, outcome: str, cells: Sequence[str
             star = "*" if pub["p_holm"] < 0.05 else ""
             row[f"{pub['published_model']} T={pub['published_temperature']}"] = (
                 f"{fmt_rate(pub['published_rate'], pub['published_lo'], pub['published_hi'])}"
-                f"; Δ {100 * pub['diff']:+.0f} pp, {_p_label(pub['p_holm'])}{star}")
+                f"; Δ {_delta(pub['diff'])}, {_p_label(pub['p_holm'])}{star}")
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = _sorted(frame, ["case", "disclosure"])
     return frame.rename(columns={"run_model": "model", "run_temperature": "T"})
+
+
+def _delta(diff: float) -> str:
+    return "–" if pd.isna(diff) else f"{100 * diff:+.0f} pp"
 
 
 def _p_label(p: float) -> str:

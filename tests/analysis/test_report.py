@@ -176,3 +176,15 @@ def test_load_and_report_a_sweep_written_by_tinmen_sweep(tmp_path, capsys):
     markdown = (out / "report.md").read_text()
     assert "## Side by side with the published study" in markdown
     assert "of 3 |" in markdown  # 3 decisions per case and condition
+
+
+def test_report_on_a_run_whose_answers_are_all_unreadable(tmp_path):
+    from agents.backends.scripted import ScriptedBackend
+
+    backend = ScriptedBackend(answers=["I would rather not say.", None])
+    run = run_into(tmp_path / "run", SCENARIOS / "tin_men.yaml",
+                   backends={"petro_assistant": backend, "lumen_assistant": backend})
+    markdown = write_report(run, n_boot=20).markdown.read_text()
+    assert "This section failed" not in markdown and "nan" not in markdown
+    assert "| lumen | 120 | 100.0% (96.9–100.0) |" in markdown  # invalid: 120 of 120
+    assert "Not fitted: no valid decisions." in markdown
