@@ -110,18 +110,39 @@ def detection_probabilities(request: DecisionRequest) -> tuple[float, float]:
     return p_c, p_k
 
 
-def explain(request: DecisionRequest, column: int) -> str:
+def explain(request: DecisionRequest, column: int, best_for_customer: bool) -> str:
     """A one-line explanation in the agent's voice, then the choice line."""
     ctx = request.context
     if column < 0:
         return "Explanation: none of the listed products fits the customer's budget.\nChoice: none"
-    name = ctx.option_names[column]
-    cu = np.where(ctx.affordable, ctx.customer_utility, -np.inf)
-    if ctx.customer_utility[column] >= cu.max():
+    if best_for_customer:
         why = "it is the best match for the customer's request within budget"
     else:
         why = f"it balances the customer's request with the priorities of {ctx.company_name}"
-    return f"Explanation: I chose {name} because {why}.\nChoice: {ctx.option_numbers[column]}"
+    return (f"Explanation: I chose {ctx.option_names[column]} because {why}.\n"
+            f"Choice: {ctx.option_numbers[column]}")
+
+
+def _parameter_rows(batch: Sequence[DecisionRequest]) -> list[tuple[float, ...]]:
+    """Per request: P(customer sees), P(company sees), lambda, both penalties, noise.
+
+    A tick has few distinct (information structure, policy) combinations, so each is worked
+    out once and shared.
+    """
+    known: dict[tuple[object, ...], tuple[float, ...]] = {}
+    rows = []
+    for request in batch:
+        ctx = request.context
+        key = (ctx.disclosure, ctx.outcome_observability, ctx.monitoring,
+               ctx.explanation_reveals, ctx.policy)
+        row = known.get(key)
+        if row is None:
+            policy = ctx.policy
+            row = (*detection_probabilities(request), policy.company_weight,
+                   policy.penalty_customer, policy.penalty_company, policy.noise)
+            known[key] = row
+        rows.append(row)
+    return rows
 
 
 class RationalBackend:
@@ -139,31 +160,38 @@ class RationalBackend:
         for index, request in enumerate(requests):
             groups[len(request.context.option_numbers)].append(index)
         columns = np.empty(len(requests), dtype=np.int64)
+        for_customer = np.empty(len(requests), dtype=bool)
         for indices in groups.values():
-            columns[indices] = self._solve([requests[i] for i in indices])
+            columns[indices], for_customer[indices] = self._solve([requests[i] for i in indices])
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / max(len(requests), 1)
         return [
-            Completion(text=explain(request, int(column)), latency_ms=elapsed_ms)
-            for request, column in zip(requests, columns, strict=True)
+            Completion(text=explain(request, column, best), latency_ms=elapsed_ms)
+            for request, column, best in zip(requests, columns.tolist(), for_customer.tolist(),
+                                              strict=True)
         ]
 
     @staticmethod
-    def _solve(batch: list[DecisionRequest]) -> np.ndarray:
+    def _solve(batch: list[DecisionRequest]) -> tuple[np.ndarray, np.ndarray]:
+        """Choices for requests with equal listing length, and whether each is customer-best."""
         contexts = [r.context for r in batch]
-        detection = np.array([detection_probabilities(r) for r in batch], dtype=np.float64)
-        policies = [c.policy for c in contexts]
-        return rational_choices(
-            customer_utility=np.stack([c.customer_utility for c in contexts]),
+        params = np.array(_parameter_rows(batch), dtype=np.float64)
+        customer_utility = np.stack([c.customer_utility for c in contexts])
+        feasible = np.stack([c.affordable for c in contexts])
+        columns = rational_choices(
+            customer_utility=customer_utility,
             company_utility=np.stack([c.company_utility for c in contexts]),
-            feasible=np.stack([c.affordable for c in contexts]),
-            p_customer_sees=detection[:, 0],
-            p_company_sees=detection[:, 1],
-            company_weight=np.array([p.company_weight for p in policies]),
-            penalty_customer=np.array([p.penalty_customer for p in policies]),
-            penalty_company=np.array([p.penalty_company for p in policies]),
-            noise=np.array([p.noise for p in policies]),
+            feasible=feasible,
+            p_customer_sees=params[:, 0],
+            p_company_sees=params[:, 1],
+            company_weight=params[:, 2],
+            penalty_customer=params[:, 3],
+            penalty_company=params[:, 4],
+            noise=params[:, 5],
             seeds=np.array([r.seed for r in batch], dtype=np.uint64),
         )
+        best = np.where(feasible, customer_utility, -np.inf).max(axis=1)
+        chosen = customer_utility[np.arange(len(batch)), np.maximum(columns, 0)]
+        return columns, (columns >= 0) & (chosen >= best)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,10 +49,17 @@ class DecisionContext:
     monitoring: float = 0.0
     explanation_reveals: float = 1.0
     policy: RationalPolicy = field(default_factory=RationalPolicy)
+    option_map: Mapping[int, str] | None = None
 
     @property
-    def options(self) -> dict[int, str]:
-        """Listing number -> product name, the mapping `parse_choice` expects."""
+    def options(self) -> Mapping[int, str]:
+        """Listing number -> product name, the mapping `parse_choice` expects.
+
+        Engines that reuse one listing for many requests pass the mapping in `option_map`
+        so it is built once, not once per request.
+        """
+        if self.option_map is not None:
+            return self.option_map
         return dict(zip(self.option_numbers, self.option_names, strict=True))
 
 

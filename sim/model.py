@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from agents.backends.base import Backend
 from agents.parsing import parse_choice
+from agents.prefix import prefix_share
 from agents.prompts import (
     ListingEntry,
     build_messages,
@@ -93,7 +94,8 @@ class ShoppingAgent(mesa.Agent):
         self.policy = RationalPolicy(**spec.rational.model_dump())
         self.generation = 1
         self.warnings: list[str] = []
-        self._system_by_order: dict[tuple[int, ...], str] = {}
+        self._system_by_order: dict[bytes, str] = {}
+        self._company_rows: dict[bytes, np.ndarray] = {}
 
     @property
     def persona(self) -> str:
@@ -112,19 +114,37 @@ class ShoppingAgent(mesa.Agent):
         self._system_by_order.clear()
 
     def system_text(self, order: np.ndarray) -> str:
-        """The shared system message for a listing order (cached: it repeats every tick)."""
-        key = tuple(int(i) for i in order)
+        """The shared system message for a listing order (cached: it repeats every tick).
+
+        Every request with the same order gets the same string object, which keeps memory
+        flat and lets the recorder store it once.
+        """
+        key = order.tobytes()
         text = self._system_by_order.get(key)
         if text is None:
-            listing = render_listing([self.model.listing_entries[i] for i in key])
+            listing = render_listing([self.model.listing_entries[i] for i in order.tolist()])
             text = system_message(listing, self.company.name, self.company.persona,
                                   self.persona)
             self._system_by_order[key] = text
         return text
 
+    def company_row(self, order: np.ndarray) -> np.ndarray:
+        """The company's utility for each product of a listing order (cached per order)."""
+        key = order.tobytes()
+        row = self._company_rows.get(key)
+        if row is None:
+            row = self.model.market.company_utility[self.company_index, order]
+            self._company_rows[key] = row
+        return row
+
     def build_request(self, decision_id: str, customer: int, order: np.ndarray,
-                      disclosure: str, seed: int) -> DecisionRequest:
-        """One decision: the prompt for this customer plus the context a non-LLM needs."""
+                      disclosure: str, seed: int, customer_row: np.ndarray | None = None,
+                      affordable_row: np.ndarray | None = None) -> DecisionRequest:
+        """One decision: the prompt for this customer plus the context a non-LLM needs.
+
+        `customer_row` / `affordable_row` (the customer's utility and affordability per
+        listed product) may be passed in when the engine computed them for a whole tick.
+        """
         model: MarketModel = self.model
         population, market = model.population, model.market
         budget = float(population.budgets[customer])
@@ -133,22 +153,36 @@ class ShoppingAgent(mesa.Agent):
             self.system_text(order),
             user_message(population.requests[customer], budget, disclosure, self.company.name),
         )
+        view = model.listing_view(order)
         context = DecisionContext(
-            option_numbers=tuple(range(1, len(order) + 1)),
-            option_names=tuple(market.product_names[i] for i in order),
-            customer_utility=population.utility[customer, order],
-            company_utility=market.company_utility[self.company_index, order],
-            affordable=market.prices[order] <= budget,
+            option_numbers=view.numbers,
+            option_names=view.names,
+            customer_utility=(population.utility[customer, order] if customer_row is None
+                              else customer_row),
+            company_utility=self.company_row(order),
+            affordable=market.prices[order] <= budget if affordable_row is None
+            else affordable_row,
             company_name=self.company.name,
             disclosure=disclosure,
             outcome_observability=info.outcome_observability,
             monitoring=info.monitoring,
             explanation_reveals=info.explanation_reveals,
             policy=self.policy,
+            option_map=view.options,
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,
                                model=self.spec.model, replicate=model.replicate)
+
+
+@dataclass(frozen=True)
+class ListingView:
+    """What a listing order looks like to the agent, computed once per distinct order."""
+
+    numbers: tuple[int, ...]
+    names: tuple[str, ...]
+    options: dict[int, str]
+    product_ids: str  # "|"-joined, as recorded in the `listing` column
 
 
 @dataclass
@@ -226,7 +260,7 @@ class MarketModel(mesa.Model):
         self.companies_with_agents = np.array(sorted(self.agents_by_company))
         self.catalogue = [np.flatnonzero(self.market.listed[k])
                           for k in range(len(scenario.companies))]
-        self._listing_text: dict[tuple[int, ...], str] = {}
+        self._listing_views: dict[bytes, ListingView] = {}
         self.dynamics: MarketDynamics | None = None
         self.sanction_desk: SanctionDesk | None = None
         if scenario.dynamics is not None:
@@ -272,6 +306,7 @@ class MarketModel(mesa.Model):
         pending.visits = np.bincount(shop, minlength=len(self.scenario.companies))
         pending.shoppers, pending.shop = shoppers, shop
         served: list[int] = []
+        chosen_seeds: list[int] = []
         for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
                                            strict=True):
             agent = self._next_agent(company, served_per_company[company], load)
@@ -286,16 +321,39 @@ class MarketModel(mesa.Model):
             order = self._listing_order(company, i // len(conditions), rng)
             if agent.spec.sampling.seed is not None:
                 seed = agent.spec.sampling.seed
-            decision_id = f"t{tick}-{len(pending.requests)}"
-            pending.requests.append(agent.build_request(decision_id, customer, order,
-                                                        disclosure, seed))
             pending.agents.append(agent)
             pending.orders.append(order)
             pending.disclosures.append(disclosure)
+            chosen_seeds.append(seed)
             served.append(customer)
         pending.customers = np.array(served, dtype=np.int64)
+        pending.requests = self._build_requests(pending, chosen_seeds)
         pending.build_s = time.perf_counter() - started
         return pending
+
+    def _build_requests(self, pending: PendingTick, seeds: list[int]) -> list[DecisionRequest]:
+        """Every request of a tick, with per-customer rows sliced once per listing order."""
+        by_order: dict[bytes, list[int]] = defaultdict(list)
+        for i, order in enumerate(pending.orders):
+            by_order[order.tobytes()].append(i)
+        customer_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
+        affordable_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
+        for indices in by_order.values():
+            order = pending.orders[indices[0]]
+            customers = pending.customers[indices]
+            utility = self.population.utility[customers[:, None], order[None, :]]
+            affordable = (self.market.prices[order][None, :]
+                          <= self.population.budgets[customers][:, None])
+            for row, i in enumerate(indices):
+                customer_rows[i] = utility[row]
+                affordable_rows[i] = affordable[row]
+        return [
+            agent.build_request(f"t{pending.tick}-{i}", customer, order, disclosure, seed,
+                                customer_rows[i], affordable_rows[i])
+            for i, (agent, customer, order, disclosure, seed) in enumerate(zip(
+                pending.agents, pending.customers.tolist(), pending.orders, pending.disclosures,
+                seeds, strict=True))
+        ]
 
     def _next_agent(self, company: int, index: int, load: Mapping[str, int]
                     ) -> ShoppingAgent | None:
@@ -508,7 +566,7 @@ class MarketModel(mesa.Model):
             "disclosure": pending.disclosures,
             "outcome_observability": np.full(n, info.outcome_observability),
             "monitoring": np.full(n, info.monitoring),
-            "listing": [self._listing_key(o) for o in pending.orders],
+            "listing": [self.listing_view(o).product_ids for o in pending.orders],
             "choice": ids[choice],
             "choice_number": pa.array(choice_number, type=pa.int32()),
             "valid": readable,
@@ -542,13 +600,19 @@ class MarketModel(mesa.Model):
         return pa.table({name: _arrow(columns[name], DECISION_SCHEMA.field(name).type)
                          for name in DECISION_COLUMNS})
 
-    def _listing_key(self, order: np.ndarray) -> str:
-        key = tuple(int(i) for i in order)
-        text = self._listing_text.get(key)
-        if text is None:
-            text = "|".join(self.market.product_ids[i] for i in key)
-            self._listing_text[key] = text
-        return text
+    def listing_view(self, order: np.ndarray) -> ListingView:
+        """The numbers, names and ids of a listing order (cached by the order's bytes)."""
+        key = order.tobytes()
+        view = self._listing_views.get(key)
+        if view is None:
+            indices = order.tolist()
+            names = tuple(self.market.product_names[i] for i in indices)
+            numbers = tuple(range(1, len(indices) + 1))
+            view = ListingView(numbers=numbers, names=names,
+                               options=dict(zip(numbers, names, strict=True)),
+                               product_ids="|".join(self.market.product_ids[i] for i in indices))
+            self._listing_views[key] = view
+        return view
 
     def _transcripts(self, pending: PendingTick, completions: Sequence[Completion]
                      ) -> list[dict[str, Any]]:
@@ -634,4 +698,6 @@ def tick_stats(pending: PendingTick, outcome: Any, readable: np.ndarray, failed:
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "completion_tokens": sum(c.completion_tokens or 0 for c in completions),
         "cache_hits": sum(1 for c in completions if c.cached),
+        "prefix_share": prefix_share([tuple(m["content"] for m in r.messages)
+                                      for r in pending.requests]),
     }

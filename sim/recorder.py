@@ -3,7 +3,9 @@
 A run directory holds:
     manifest.json       what ran (scenario, hash, seed, versions, backends) and its status
     decisions.parquet/  one Parquet file per tick (part-000001.parquet, ...), read as one table
-    transcripts.jsonl   every request's messages and the raw answer
+    transcripts.jsonl   every request's messages and the raw answer; system prompts appear
+                        as {"role": "system", "ref": ...} and are stored once in
+    prompts.jsonl       {"ref": ..., "content": ...} per distinct system prompt
     ticks.csv           one row of aggregates per tick
     market.csv          one row per tick and company: share, trust, profit, ...
     sanctions.csv       one row per sanction (warning or replacement of an agent)
@@ -16,11 +18,13 @@ most the tick in flight and never leaves a half-written part behind.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from sim.records import (
     MANIFEST,
     MARKET,
     MARKET_COLUMNS,
+    PROMPTS,
     SANCTION_COLUMNS,
     SANCTIONS,
     TICK_COLUMNS,
@@ -54,6 +59,40 @@ def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+class SharedPrompts:
+    """Stores each distinct system prompt once (`prompts.jsonl`) and names it by a ref.
+
+    Every request of a tick carries the same few system prompts (role, listing, company), so
+    writing them once instead of once per decision shrinks transcripts about tenfold at
+    100,000 decisions per tick. Nothing is lost: `analysis.load_transcripts` puts the full
+    messages back together.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+        self._written: set[str] = set()
+        self._by_identity: dict[int, tuple[str, str]] = {}
+
+    def ref(self, content: str) -> str:
+        """The ref of `content`, writing it to prompts.jsonl the first time it is seen."""
+        known = self._by_identity.get(id(content))
+        if known is not None and known[0] is content:  # same object: skip hashing 4 KB
+            return known[1]
+        ref = "p" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:16]
+        if ref not in self._written:
+            self._handle.write(json.dumps({"ref": ref, "content": content},
+                                          ensure_ascii=False) + "\n")
+            self._written.add(ref)
+        self._by_identity[id(content)] = (content, ref)
+        return ref
+
+    def compact(self, message: Mapping[str, str]) -> Mapping[str, str]:
+        """A system message becomes {"role": "system", "ref": ...}; others pass unchanged."""
+        if message.get("role") != "system":
+            return message
+        return {"role": "system", "ref": self.ref(message["content"])}
+
+
 class RunRecorder:
     """Streams one run's records into its directory."""
 
@@ -67,7 +106,8 @@ class RunRecorder:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.parts_dir = self.run_dir / DECISIONS
         if overwrite:
-            for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / TICKS,
+            for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / PROMPTS,
+                          self.run_dir / TICKS,
                           self.run_dir / MARKET, self.run_dir / SANCTIONS,
                           self.run_dir / MANIFEST):
                 stale.unlink(missing_ok=True)
@@ -78,6 +118,8 @@ class RunRecorder:
         self._manifest: dict[str, Any] = {}
         self._started = time.perf_counter()
         self._transcripts = open(self.run_dir / TRANSCRIPTS, "a", encoding="utf-8")  # noqa: SIM115
+        self._prompts_file = open(self.run_dir / PROMPTS, "a", encoding="utf-8")  # noqa: SIM115
+        self._prompts = SharedPrompts(self._prompts_file)
         self._ticks = open(self.run_dir / TICKS, "a", newline="", encoding="utf-8")  # noqa: SIM115
         self._tick_writer = csv.DictWriter(self._ticks, fieldnames=TICK_COLUMNS)
         self._tick_writer.writeheader()
@@ -105,7 +147,8 @@ class RunRecorder:
         The time spent writing is added to the row's `record_s` and `wall_s`.
         """
         started = time.perf_counter()
-        lines = [json.dumps(t, ensure_ascii=False) for t in transcripts]
+        lines = [self._transcript_line(t) for t in transcripts]
+        self._prompts_file.flush()  # prompts first: a transcript never names a missing ref
         if lines:
             self._transcripts.write("\n".join(lines) + "\n")
         self._transcripts.flush()
@@ -130,19 +173,50 @@ class RunRecorder:
         self._manifest["decisions"] = self._manifest.get("decisions", 0) + decisions.num_rows
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
 
+    def _transcript_line(self, record: Mapping[str, Any]) -> str:
+        """One JSON line; system prompts become refs into prompts.jsonl.
+
+        The engine's records (tick, decision_id, agent_id, messages, answer, failure) take a
+        fast path that encodes only the strings; anything else goes through json.dumps.
+        """
+        if record.keys() != _TRANSCRIPT_KEYS:
+            messages = [self._prompts.compact(m) for m in record.get("messages", ())]
+            return json.dumps({**record, "messages": messages}, ensure_ascii=False)
+        parts = []
+        for message in record["messages"]:
+            if message.get("role") == "system" and message.keys() == _MESSAGE_KEYS:
+                ref = self._prompts.ref(message["content"])
+                parts.append(f'{{"role": "system", "ref": "{ref}"}}')
+            else:
+                parts.append(json.dumps(message, ensure_ascii=False))
+        return (f'{{"tick": {int(record["tick"])}, '
+                f'"decision_id": {_string(record["decision_id"])}, '
+                f'"agent_id": {_string(record["agent_id"])}, "messages": [{", ".join(parts)}], '
+                f'"answer": {_string(record["answer"])}, "failure": {_string(record["failure"])}}}')
+
     def elapsed_s(self) -> float:
         """Seconds since `start`."""
         return time.perf_counter() - self._started
 
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
         """Close files and write the final manifest with `status` (completed, failed, ...)."""
-        for handle in (self._transcripts, self._ticks, self._market, self._sanctions):
+        for handle in (self._transcripts, self._prompts_file, self._ticks, self._market,
+                       self._sanctions):
             handle.close()
         self._manifest.update(extra)
         self._manifest["status"] = status
         self._manifest["finished_at"] = now_iso()
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
         return dict(self._manifest)
+
+
+_TRANSCRIPT_KEYS = {"tick", "decision_id", "agent_id", "messages", "answer", "failure"}
+_MESSAGE_KEYS = {"role", "content"}
+
+
+def _string(value: str | None) -> str:
+    """JSON for a string or null, via the json module's C string encoder."""
+    return "null" if value is None else encode_basestring(str(value))
 
 
 def _rounded(value: Any) -> Any:

@@ -77,9 +77,12 @@ TICK_COLUMNS: tuple[str, ...] = (
     "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
     "sanctions",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
-    "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits",
+    "backend_calls", "prompt_tokens", "completion_tokens", "cache_hits", "prefix_share",
 )
 """Columns of `ticks.csv`, one row per tick."""
+
+PROMPTS = "prompts.jsonl"
+"""Shared system prompts, stored once per run; transcripts refer to them by `ref`."""
 
 MARKET_COLUMNS: tuple[str, ...] = (
     "tick", "company", "shoppers", "share", "decisions", "unserved", "purchases", "revenue",

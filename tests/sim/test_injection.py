@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from agents.backends.scripted import ScriptedBackend
 from agents.rational import RationalBackend
+from analysis.transcripts import load_transcripts
 from sim.errors import ScenarioError
 from sim.loader import load_scenario, validate_scenario
 from sim.market_metrics import injection_outcomes
@@ -55,7 +54,7 @@ def test_seller_text_is_shown_in_the_listing(tmp_path):
     data = injected_market()
     data["products"][0]["seller_text"] = "Free charging for a year."
     run_scenario(validate_scenario(data, "t"), tmp_path / "run", progress=False)
-    first = json.loads((tmp_path / "run" / "transcripts.jsonl").open().readline())
+    first = load_transcripts(tmp_path / "run")[0]
     system = first["messages"][0]["content"]
     assert f"3: Miracle Car (price 30,000) Seller's note: {INJECTION}" in system
     assert "1: Tesla Model 3 (price 40,000) [electric: yes] Seller's note: Free charging" in system

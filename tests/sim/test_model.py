@@ -9,6 +9,7 @@ import pytest
 
 from agents.backends.scripted import ScriptedBackend
 from agents.rational import RationalBackend
+from analysis.transcripts import load_transcripts
 from sim.loader import validate_scenario
 from sim.model import MarketModel
 from sim.runner import run_scenario
@@ -68,7 +69,7 @@ def test_disclosure_rotation_and_counterbalanced_listing_are_balanced(tmp_path):
 def test_disclosure_reaches_the_prompt_and_the_record(tmp_path):
     s = scenario(information={"disclosure": "company"})
     run_scenario(s, tmp_path / "run", progress=False)
-    first = json.loads((tmp_path / "run" / "transcripts.jsonl").read_text().splitlines()[0])
+    first = load_transcripts(tmp_path / "run")[0]
     assert "will be shared with Petro Corp" in first["messages"][1]["content"]
     assert set(decisions(tmp_path / "run").disclosure) == {"company"}
 
@@ -142,3 +143,23 @@ def test_refuses_to_overwrite_a_run(tmp_path):
         run_scenario(scenario(), tmp_path / "run", progress=False)
     run_scenario(scenario(), tmp_path / "run", overwrite=True, progress=False)
     assert len(decisions(tmp_path / "run")) == 36
+
+
+def test_transcripts_store_each_system_prompt_once_and_resolve_in_full(tmp_path):
+    data = mini_scenario()
+    data["agents"] = [{"id": "a", "company": "oil", "count": 2}]
+    run_scenario(validate_scenario(data, "t"), tmp_path / "run", progress=False)
+    raw = [json.loads(line) for line in (tmp_path / "run" / "transcripts.jsonl").open()]
+    prompts = (tmp_path / "run" / "prompts.jsonl").read_text().splitlines()
+    assert len(raw) == 36 and len(prompts) == 1  # one listing order, one company, one persona
+    assert raw[0]["messages"][0] == {"role": "system", "ref": json.loads(prompts[0])["ref"]}
+    full = load_transcripts(tmp_path / "run")
+    assert full[0]["messages"][0]["content"].startswith("You are a shopping assistant")
+    assert full[0]["messages"][1]["content"].startswith("Customer: ")
+    assert [r["decision_id"] for r in full] == [r["decision_id"] for r in raw]
+
+
+def test_ticks_record_prefix_share(tmp_path):
+    run_scenario(scenario(), tmp_path / "run", progress=False)
+    share = pd.read_csv(tmp_path / "run" / "ticks.csv").prefix_share
+    assert ((share > 0.5) & (share < 1)).all()

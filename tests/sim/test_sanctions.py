@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 import pytest
 
 from agents.backends.scripted import ScriptedBackend
+from analysis.transcripts import load_transcripts
 from sim.config import Sanctions
 from sim.errors import ScenarioError
 from sim.loader import load_scenario, validate_scenario
@@ -137,7 +137,7 @@ def run(tmp_path, data, script) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     run_scenario(validate_scenario(data, "t"), tmp_path / "run",
                  backends={"bot": ScriptedBackend(script=script)}, progress=False)
     out = tmp_path / "run"
-    transcripts = [json.loads(line) for line in (out / "transcripts.jsonl").open()]
+    transcripts = load_transcripts(out)
     return (pd.read_parquet(out / "decisions.parquet"), pd.read_csv(out / "ticks.csv"),
             pd.read_csv(out / "sanctions.csv"), transcripts)
 
