@@ -1,1 +1,72 @@
-"""Analysis of run directories (reads files only, never imports the engine)."""
+"""Analysis of run directories: it reads files only and never imports the engine.
+
+    from analysis import load_run, load_runs, summarise, observation_gap
+    runs = load_run("runs/tin_men-20250101-120000")      # or load_runs("sweeps/x")
+    summarise(runs.decisions, ["company", "disclosure"])  # rates and means with 95% intervals
+
+Modules: `load` (run and sweep directories -> DataFrames), `metrics` (conflict metrics by any
+grouping), `effects` (observation gap, pairwise tests, logistic regression, knob curves),
+`choice_model` (conditional logit), `published` (the original study's counts), `plots`
+(DataFrame -> Figure), `report` (report.md / report.html), `intervals` (Wilson, Newcombe,
+bootstrap, Holm), `transcripts` (transcripts with shared prompts resolved). Plots are
+imported on demand: `from analysis import plots`.
+"""
+
+from analysis.choice_model import ChoiceModelResult, choice_data, conditional_logit
+from analysis.effects import (
+    KnobCurve,
+    LogitResult,
+    information_knobs,
+    knob_curve,
+    logistic_regression,
+    observation_gap,
+    pairwise_tests,
+)
+from analysis.errors import AnalysisError
+from analysis.intervals import (
+    bootstrap_mean_interval,
+    holm,
+    newcombe_interval,
+    wilson_interval,
+)
+from analysis.load import Runs, find_run_dirs, load_run, load_runs
+from analysis.metrics import DEFINITIONS, summarise
+from analysis.published import (
+    compare_with_published,
+    published_counts,
+    published_rates,
+    run_counts,
+    unparsed_sensitivity,
+)
+from analysis.transcripts import iter_transcripts, load_transcripts
+
+__all__ = [
+    "DEFINITIONS",
+    "AnalysisError",
+    "ChoiceModelResult",
+    "KnobCurve",
+    "LogitResult",
+    "Runs",
+    "bootstrap_mean_interval",
+    "choice_data",
+    "compare_with_published",
+    "conditional_logit",
+    "find_run_dirs",
+    "iter_transcripts",
+    "holm",
+    "information_knobs",
+    "knob_curve",
+    "load_run",
+    "load_runs",
+    "load_transcripts",
+    "logistic_regression",
+    "newcombe_interval",
+    "observation_gap",
+    "pairwise_tests",
+    "published_counts",
+    "published_rates",
+    "run_counts",
+    "summarise",
+    "unparsed_sensitivity",
+    "wilson_interval",
+]

@@ -1,4 +1,4 @@
-"""The `tinmen` command line: validate | run | sweep | schema.
+"""The `tinmen` command line: validate | run | sweep | schema | report.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
 1 an unexpected internal error; 130 interrupted.
@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sim.errors import TinmenError
+from sim.errors import RunDirectoryError, TinmenError
 from sim.sweep_cli import add_sweep_parser, cmd_sweep
 
 
@@ -53,6 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace the contents of an existing --out directory")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_backend_flags(run)
+
+    report = commands.add_parser("report", help="write report.md and report.html (tables and "
+                                 "figures) for a run or sweep directory")
+    report.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="a run or sweep directory")
+    report.add_argument("--out", metavar="DIR",
+                        help="where to write the report (default: RUN_OR_SWEEP_DIR)")
+    report.add_argument("--bootstrap", type=int, default=2000, metavar="N",
+                        help="bootstrap resamples for intervals of means (default 2000)")
+    report.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="bootstrap seed (default 0)")
     return parser
 
 
@@ -154,6 +164,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write report.md and report.html for a run or sweep; print where they are."""
+    from analysis.errors import AnalysisError
+    from analysis.report import write_report
+
+    if args.bootstrap < 1:
+        raise TinmenError(f"--bootstrap: {args.bootstrap} is not a number of resamples; give "
+                          "a positive integer, e.g. --bootstrap 2000")
+    try:
+        files = write_report(args.path, args.out, n_boot=args.bootstrap, seed=args.seed)
+    except AnalysisError as exc:
+        raise RunDirectoryError(f"report: {exc}") from exc
+    print(f"report: {files.markdown}")
+    print(f"report: {files.html} ({len(files.figures)} figures in "
+          f"{files.markdown.parent / 'figures'})")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the scenario-file reference generated from the schema."""
     from sim.reference import scenario_reference
@@ -173,7 +201,8 @@ def default_run_dir(name: str) -> Path:
     return path
 
 
-COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema}
+COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema,
+            "report": cmd_report}
 COMMANDS["sweep"] = cmd_sweep
 
 

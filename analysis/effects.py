@@ -1,0 +1,329 @@
+"""Information-asymmetry effects: observation gaps, pairwise tests, regressions, knob curves.
+
+- `observation_gap`: how override and sided-with-company rates change when a principal reads
+  the agent's explanation (customer: disclosure in {customer, both}; company: {company, both})
+  versus when it does not: the market form of behaving differently when watched.
+- `pairwise_tests`: Fisher's exact (or chi-square) test between every pair of conditions,
+  Holm-corrected within each family (group x metric).
+- `logistic_regression`: logit of override on the information knobs, with model and
+  temperature as factors when they vary; odds ratios with Wald intervals.
+- `knob_curve`: for a continuous knob (outcome_observability, monitoring, a swept number), the
+  observed rates with Wilson intervals and a fitted logistic curve with a 95% band.
+
+All rates here are over valid decisions (override and sided_with_company are null otherwise).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analysis.intervals import (
+    DEFAULT_LEVEL,
+    chi2_p,
+    fisher_p,
+    holm,
+    newcombe_interval,
+    wilson_interval,
+    z_value,
+)
+from analysis.load import COMPANY_READERS, CUSTOMER_READERS
+
+OBSERVERS: dict[str, frozenset[str]] = {"customer": CUSTOMER_READERS,
+                                        "company": COMPANY_READERS}
+"""Principal -> disclosure conditions in which it reads the agent's explanation."""
+
+DISCLOSURE_ORDER = ("none", "customer", "company", "both")
+
+BINARY_METRICS = ("override", "sided_with_company")
+
+CONTINUOUS_KNOBS = ("outcome_observability", "monitoring", "explanation_reveals")
+"""Numeric information knobs recorded on (or loaded onto) every decision row."""
+
+SEPARATION_COEF = 15.0
+SEPARATION_SE = 50.0
+"""A fitted |log-odds| or standard error beyond these flags (quasi-)complete separation."""
+
+
+def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+                    metrics: Sequence[str] = BINARY_METRICS,
+                    level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Rates when a principal reads the explanation minus rates when it does not.
+
+    One row per group x observer (customer, company) x metric, with the watched and unwatched
+    counts and rates, `gap` = watched − unwatched with Newcombe's interval, Fisher's exact
+    p-value and `p_holm` (Holm within each group).
+    """
+    keys = _keys(by)
+    rows = []
+    for key, group in _groups(decisions, keys):
+        disclosure = group["disclosure"].astype(object)
+        family = []
+        for observer, readers in OBSERVERS.items():
+            watched = disclosure.isin(readers).to_numpy()
+            for metric in metrics:
+                k1, n1 = _count(group.loc[watched, metric])
+                k2, n2 = _count(group.loc[~watched, metric])
+                gap, lo, hi = newcombe_interval(k1, n1, k2, n2, level)
+                family.append({**key, "observer": observer, "metric": metric,
+                               "k_watched": k1, "n_watched": n1,
+                               "rate_watched": k1 / n1 if n1 else np.nan,
+                               "k_unwatched": k2, "n_unwatched": n2,
+                               "rate_unwatched": k2 / n2 if n2 else np.nan,
+                               "gap": gap, "gap_lo": lo, "gap_hi": hi,
+                               "p_value": fisher_p(k1, n1, k2, n2)})
+        adjusted = holm([r["p_value"] for r in family])
+        for row, p in zip(family, adjusted, strict=True):
+            row["p_holm"] = p
+        rows += family
+    return pd.DataFrame(rows, columns=[*keys, "observer", "metric", "k_watched", "n_watched",
+                                       "rate_watched", "k_unwatched", "n_unwatched",
+                                       "rate_unwatched", "gap", "gap_lo", "gap_hi", "p_value",
+                                       "p_holm"])
+
+
+def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
+                   by: str | Sequence[str] | None = None, *,
+                   metrics: Sequence[str] = BINARY_METRICS, test: str = "fisher",
+                   level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Test every pair of `condition` values for a difference in each binary metric.
+
+    `test` is "fisher" (exact, the default) or "chi2" (Pearson with Yates' correction).
+    One row per group x metric x pair (a, b): counts, rates, `diff` = rate_a − rate_b with
+    Newcombe's interval, `p_value` and `p_holm` (Holm within each group x metric family).
+    """
+    if test not in ("fisher", "chi2"):
+        raise ValueError(f"test must be 'fisher' or 'chi2', got {test!r}")
+    testing = fisher_p if test == "fisher" else chi2_p
+    keys = _keys(by)
+    rows = []
+    for key, group in _groups(decisions, keys):
+        levels = sorted(group[condition].dropna().unique().tolist(), key=condition_order)
+        for metric in metrics:
+            counts = {v: _count(group.loc[group[condition] == v, metric]) for v in levels}
+            family = []
+            for a, b in itertools.combinations(levels, 2):
+                (ka, na), (kb, nb) = counts[a], counts[b]
+                diff, lo, hi = newcombe_interval(ka, na, kb, nb, level)
+                family.append({**key, "metric": metric, "a": a, "b": b,
+                               "k_a": ka, "n_a": na, "rate_a": ka / na if na else np.nan,
+                               "k_b": kb, "n_b": nb, "rate_b": kb / nb if nb else np.nan,
+                               "diff": diff, "diff_lo": lo, "diff_hi": hi,
+                               "p_value": testing(ka, na, kb, nb)})
+            adjusted = holm([r["p_value"] for r in family])
+            for row, p in zip(family, adjusted, strict=True):
+                row["p_holm"] = p
+            rows += family
+    return pd.DataFrame(rows, columns=[*keys, "metric", "a", "b", "k_a", "n_a", "rate_a",
+                                       "k_b", "n_b", "rate_b", "diff", "diff_lo", "diff_hi",
+                                       "p_value", "p_holm"])
+
+
+@dataclass
+class LogitResult:
+    """A fitted logistic regression: odds ratios per term and how the model was specified.
+
+    `table` has term, coef, se, odds_ratio, lo, hi, p_value and `separated` (the term's
+    estimate is not identified: some cell is all 0 or all 1). `note` says why nothing was
+    fitted, or warns about separation.
+    """
+
+    outcome: str
+    formula: str
+    n: int
+    table: pd.DataFrame
+    note: str = ""
+    fit: object | None = field(default=None, repr=False)
+
+
+def information_knobs(decisions: pd.DataFrame) -> list[str]:
+    """The information knobs that vary in `decisions`: customer_reads, company_reads, the
+    continuous knobs and numeric `information.*` sweep columns not already among them."""
+    knobs = [k for k in ("customer_reads", "company_reads") if k in decisions
+             and decisions[k].nunique(dropna=True) > 1]
+    knobs += [k for k in CONTINUOUS_KNOBS if k in decisions
+              and decisions[k].nunique(dropna=True) > 1]
+    for column in decisions.columns:
+        if not column.startswith("information.") or column.split(".", 1)[1] in knobs:
+            continue
+        if column.split(".", 1)[1] in ("disclosure", *CONTINUOUS_KNOBS):
+            continue
+        values = pd.to_numeric(decisions[column], errors="coerce")
+        if values.notna().all() and values.nunique() > 1:
+            knobs.append(column)
+    return knobs
+
+
+def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
+                        knobs: Sequence[str] | None = None,
+                        factors: Sequence[str] = ("model", "temperature"),
+                        level: float = DEFAULT_LEVEL) -> LogitResult:
+    """Logit of a binary outcome on information knobs, with categorical factors that vary.
+
+    `knobs` defaults to `information_knobs(decisions)` (booleans as 0/1, numbers as they are);
+    each of `factors` enters as a categorical (treatment-coded, first level as reference) only
+    when it takes 2+ values. Rows with a null outcome (invalid answers) are dropped.
+    """
+    import statsmodels.api as sm
+
+    data = decisions[decisions[outcome].notna()]
+    knobs = list(information_knobs(data) if knobs is None else knobs)
+    used_factors = [f for f in factors if f in data and data[f].nunique(dropna=True) > 1]
+    formula = f"{outcome} ~ " + " + ".join(
+        [*knobs, *(f"C({f})" for f in used_factors)] or ["1"])
+    empty = pd.DataFrame(columns=["term", "coef", "se", "odds_ratio", "lo", "hi", "p_value",
+                                  "separated"])
+    y = data[outcome].astype(float).to_numpy()
+    if len(y) == 0:
+        return LogitResult(outcome, formula, 0, empty, note="no valid decisions")
+    if y.min() == y.max():
+        return LogitResult(outcome, formula, len(y), empty,
+                           note=f"{outcome} is {int(y[0])} for every valid decision; "
+                                "nothing to model")
+    design = pd.DataFrame(index=data.index)
+    for knob in knobs:
+        try:
+            design[knob] = data[knob].astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"knob {knob!r} is not numeric or boolean") from exc
+    for factor in used_factors:
+        levels = sorted(data[factor].dropna().unique().tolist(), key=str)
+        for value in levels[1:]:
+            design[f"{factor}[{value}]"] = (data[factor] == value).astype(float)
+    design = sm.add_constant(design, has_constant="add")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = sm.GLM(y, design.to_numpy(), family=sm.families.Binomial()).fit()
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            return LogitResult(outcome, formula, len(y), empty, note=f"fit failed: {exc}")
+    z = z_value(level)
+    coef, se = np.asarray(fit.params), np.asarray(fit.bse)
+    separated = (np.abs(coef) > SEPARATION_COEF) | ~np.isfinite(se) | (se > SEPARATION_SE)
+    with np.errstate(over="ignore", invalid="ignore"):  # separated terms overflow to inf
+        table = pd.DataFrame({
+            "term": list(design.columns), "coef": coef, "se": se, "odds_ratio": np.exp(coef),
+            "lo": np.exp(coef - z * se), "hi": np.exp(coef + z * se),
+            "p_value": np.asarray(fit.pvalues), "separated": separated,
+        })
+    table = table[table["term"] != "const"].reset_index(drop=True)
+    note = ""
+    if table["separated"].any():
+        note = ("separation: " + ", ".join(table.loc[table["separated"], "term"]) +
+                " perfectly predict the outcome in some cell, so their odds ratios are not "
+                "identified (shown, but do not read them)")
+    return LogitResult(outcome, formula, len(y), table, note=note, fit=fit)
+
+
+@dataclass
+class KnobCurve:
+    """Observed rates per knob value (`points`) and a fitted logistic curve (`curve`)."""
+
+    knob: str
+    outcome: str
+    points: pd.DataFrame
+    curve: pd.DataFrame
+    note: str = ""
+
+
+def knob_curve(decisions: pd.DataFrame, knob: str, outcome: str = "override",
+               by: str | Sequence[str] | None = None, *, degree: int = 1, grid: int = 50,
+               level: float = DEFAULT_LEVEL) -> KnobCurve:
+    """Rate of `outcome` against a continuous knob, per group of `by`.
+
+    `points`: group, knob value, k, n, rate and Wilson interval. `curve`: group, knob value on
+    a grid, fitted probability from a logistic regression on a polynomial of the knob (of
+    `degree`), and a pointwise band (Wald on the logit scale, mapped back). Groups whose knob
+    takes fewer than degree + 1 values get points but no curve.
+    """
+    keys = _keys(by)
+    points, curves, notes = [], [], []
+    z = z_value(level)
+    for key, group in _groups(decisions[decisions[outcome].notna()], keys):
+        x = pd.to_numeric(group[knob], errors="coerce").to_numpy(dtype=float)
+        y = group[outcome].astype(float).to_numpy()
+        for value in np.unique(x[~np.isnan(x)]):
+            at = x == value
+            k, n = int(y[at].sum()), int(at.sum())
+            lo, hi = wilson_interval(k, n, level)
+            points.append({**key, knob: value, "k": k, "n": n, "rate": k / n,
+                           "lo": float(lo), "hi": float(hi)})
+        fitted = _fit_curve(x, y, degree, grid, z)
+        if isinstance(fitted, str):
+            label = ", ".join(f"{k}={v}" for k, v in key.items())
+            notes.append(f"{label or 'all'}: {fitted}")
+            continue
+        fitted = fitted.rename(columns={"x": knob})
+        for name, value in key.items():
+            fitted.insert(0, name, value)
+        curves.append(fitted)
+    points_frame = pd.DataFrame(points, columns=[*keys, knob, "k", "n", "rate", "lo", "hi"])
+    curve_frame = (pd.concat(curves, ignore_index=True) if curves else
+                   pd.DataFrame(columns=[*keys, knob, "fitted", "lo", "hi"]))
+    return KnobCurve(knob, outcome, points_frame, curve_frame, note="; ".join(notes))
+
+
+def _fit_curve(x: np.ndarray, y: np.ndarray, degree: int, grid: int, z: float
+               ) -> pd.DataFrame | str:
+    import statsmodels.api as sm
+
+    keep = ~np.isnan(x)
+    x, y = x[keep], y[keep]
+    if len(np.unique(x)) < degree + 1:
+        return f"needs at least {degree + 1} distinct values to fit a curve"
+    if y.min() == y.max():
+        return f"the outcome is {int(y[0])} everywhere; no curve"
+    centre, scale = x.mean(), (x.std() or 1.0)
+
+    def basis(values: np.ndarray) -> np.ndarray:
+        u = (values - centre) / scale
+        return np.column_stack([u ** d for d in range(degree + 1)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sm.GLM(y, basis(x), family=sm.families.Binomial()).fit()
+    xs = np.linspace(x.min(), x.max(), grid)
+    design = basis(xs)
+    eta = design @ fit.params
+    se = np.sqrt(np.einsum("ij,jk,ik->i", design, np.asarray(fit.cov_params()), design))
+    expit = _expit
+    return pd.DataFrame({"x": xs, "fitted": expit(eta), "lo": expit(eta - z * se),
+                         "hi": expit(eta + z * se)})
+
+
+def condition_order(value: object) -> tuple[int, str]:
+    """Sort key putting disclosure conditions in their natural order (none, customer,
+    company, both) and anything else after them, alphabetically."""
+    text = str(value)
+    return (DISCLOSURE_ORDER.index(text) if text in DISCLOSURE_ORDER else len(DISCLOSURE_ORDER),
+            text)
+
+
+def _expit(values: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-values))
+
+
+def _count(column: pd.Series) -> tuple[int, int]:
+    present = column.dropna()
+    return int(present.astype(bool).sum()), int(len(present))
+
+
+def _keys(by: str | Sequence[str] | None) -> list[str]:
+    if by is None:
+        return []
+    return [by] if isinstance(by, str) else list(by)
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]):
+    """(group key as a dict, group frame) pairs; the whole frame when there are no keys."""
+    if not keys:
+        yield {}, frame
+        return
+    for key, group in frame.groupby(keys, dropna=False, sort=True, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
+        yield dict(zip(keys, key, strict=True)), group

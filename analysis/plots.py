@@ -1,0 +1,265 @@
+"""Figures: each function takes a DataFrame and returns a matplotlib Figure.
+
+Figures are built with `matplotlib.figure.Figure` (rendered by the Agg canvas when saved), so
+nothing is shown, no pyplot state is touched and no GUI backend is needed. Save one with
+`fig.savefig("x.png")`; in a notebook, `display(fig)` shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis.effects import condition_order, knob_curve
+from analysis.intervals import wilson_interval
+from analysis.metrics import summarise
+
+RATE_LABELS = {"override": "override rate", "sided": "sided-with-company rate",
+               "refusal": "refusal rate", "invalid": "invalid rate"}
+PANEL_INCHES = (4.6, 3.4)
+
+
+def new_figure(rows: int = 1, cols: int = 1, *, sharey: bool = False
+               ) -> tuple[Figure, np.ndarray]:
+    """A Figure on the Agg canvas with a rows x cols grid of axes (always a 2-D array)."""
+    fig = Figure(figsize=(PANEL_INCHES[0] * cols, PANEL_INCHES[1] * rows),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=sharey)
+    return fig, axes
+
+
+def rates_by_condition(decisions: pd.DataFrame, *, condition: str = "disclosure",
+                       hue: str | Sequence[str] | None = ("model", "temperature"),
+                       metrics: Sequence[str] = ("override", "sided"),
+                       facet: str | None = None) -> Figure:
+    """Bars of rates per condition, one bar per hue level, with 95% Wilson interval bars.
+
+    `metrics` are rate names of `summarise` (override, sided, refusal, invalid); one column of
+    panels per metric and one row per `facet` value. Hue columns that do not vary are ignored.
+    """
+    hues = _varying(decisions, hue)
+    facets = _levels(decisions, facet) if facet else [None]
+    keys = [k for k in (facet, condition, *hues) if k]
+    table = summarise(decisions, keys, n_boot=0)
+    fig, axes = new_figure(len(facets), len(metrics), sharey=True)
+    conditions = sorted(table[condition].dropna().unique().tolist(), key=condition_order)
+    labels = _hue_labels(table, hues)
+    series = sorted(labels.unique().tolist(), key=str)
+    width = 0.8 / max(1, len(series))
+    for r, facet_value in enumerate(facets):
+        rows = table if facet is None else table[table[facet] == facet_value]
+        for c, metric in enumerate(metrics):
+            ax = axes[r, c]
+            for s, name in enumerate(series):
+                part = rows[labels.loc[rows.index] == name].set_index(condition)
+                part = part.reindex(conditions)
+                x = np.arange(len(conditions)) + (s - (len(series) - 1) / 2) * width
+                rate = part[f"{metric}_rate"].to_numpy(dtype=float)
+                err = _error_bars(rate, part[f"{metric}_lo"], part[f"{metric}_hi"])
+                ax.bar(x, rate, width=width, label=name if name else None)
+                ax.errorbar(x, rate, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
+            ax.set_xticks(np.arange(len(conditions)), [str(v) for v in conditions])
+            ax.set_ylim(0, 1.05)
+            ax.set_xlabel(condition)
+            title = RATE_LABELS.get(metric, metric)
+            ax.set_title(title if facet is None else f"{title} — {facet}={facet_value}",
+                         fontsize=10)
+            if c == 0:
+                ax.set_ylabel("rate (95% Wilson interval)")
+            if len(series) > 1 and r == 0 and c == len(metrics) - 1:
+                ax.legend(fontsize=8, title=", ".join(hues), title_fontsize=8)
+    return fig
+
+
+def agency_loss_distribution(decisions: pd.DataFrame, *, by: str = "disclosure",
+                             share: bool = False, facet: str | None = None) -> Figure:
+    """Distribution of agency loss per group: empirical CDFs (left) and box plots with the
+    mean marked (right); one row per `facet` value. `share=True` plots agency loss as a
+    share of the attainable utility (decisions with attainable utility > 0)."""
+    data = decisions
+    if share:
+        data = decisions[decisions["attainable_utility"] > 0].assign(
+            agency_loss=lambda d: d["agency_loss"] / d["attainable_utility"])
+    label = "agency loss / attainable utility" if share else "agency loss (utility)"
+    facets = _levels(data, facet) if facet else [None]
+    fig, axes = new_figure(len(facets), 2)
+    for r, facet_value in enumerate(facets):
+        rows = data if facet is None else data[data[facet] == facet_value]
+        groups = sorted(rows[by].dropna().unique().tolist(), key=condition_order)
+        values = [rows.loc[rows[by] == g, "agency_loss"].dropna().to_numpy(dtype=float)
+                  for g in groups]
+        ecdf, box = axes[r, 0], axes[r, 1]
+        for g, v in zip(groups, values, strict=True):
+            if len(v):
+                xs = np.sort(v)
+                ecdf.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post",
+                          label=f"{g} (mean {v.mean():.3g})")
+        ecdf.set_xlabel(label)
+        ecdf.set_ylabel("share of decisions ≤ x")
+        ecdf.legend(fontsize=8, title=by, title_fontsize=8)
+        suffix = "" if facet is None else f" — {facet}={facet_value}"
+        ecdf.set_title(f"cumulative distribution{suffix}", fontsize=10)
+        non_empty = [(g, v) for g, v in zip(groups, values, strict=True) if len(v)]
+        if non_empty:
+            box.boxplot([v for _, v in non_empty], showmeans=True)
+            box.set_xticks(np.arange(1, len(non_empty) + 1), [str(g) for g, _ in non_empty])
+        box.set_xlabel(by)
+        box.set_ylabel(label)
+        box.set_title(f"box plot, triangle = mean{suffix}", fontsize=10)
+    return fig
+
+
+def knob_plot(decisions: pd.DataFrame, knob: str, *, outcome: str = "override",
+              by: str | None = None, degree: int = 1) -> Figure:
+    """Rate of `outcome` against a continuous knob: observed rates with Wilson intervals
+    (points) and a fitted logistic curve with its 95% band, one colour per `by` group."""
+    result = knob_curve(decisions, knob, outcome, by, degree=degree)
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    groups = [None] if by is None else sorted(result.points[by].dropna().unique().tolist(),
+                                              key=condition_order)
+    for i, group in enumerate(groups):
+        colour = f"C{i}"
+        points = result.points if by is None else result.points[result.points[by] == group]
+        curve = result.curve if by is None else result.curve[result.curve[by] == group]
+        x = points[knob].to_numpy(dtype=float)
+        rate = points["rate"].to_numpy(dtype=float)
+        err = _error_bars(rate, points["lo"], points["hi"])
+        ax.errorbar(x, rate, yerr=err, fmt="o", color=colour, capsize=3,
+                    label=None if group is None else f"{by}={group}")
+        if len(curve):
+            ax.plot(curve[knob], curve["fitted"], color=colour)
+            ax.fill_between(curve[knob].to_numpy(dtype=float),
+                            curve["lo"].to_numpy(dtype=float),
+                            curve["hi"].to_numpy(dtype=float), color=colour, alpha=0.2)
+    ax.set_xlabel(knob)
+    ax.set_ylabel(f"{outcome} rate")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{outcome} vs {knob} (logistic fit, 95% band)", fontsize=10)
+    if by is not None:
+        ax.legend(fontsize=8)
+    return fig
+
+
+TICK_RATE_DENOMINATORS = {"override_rate": "valid", "sided_with_company_rate": "valid",
+                          "invalid_rate": "decisions"}
+"""ticks.csv rate column -> the count column it is a share of (for Wilson bands)."""
+
+
+def tick_series(ticks: pd.DataFrame, *,
+                columns: Sequence[str] = ("override_rate", "sided_with_company_rate",
+                                          "invalid_rate", "mean_agency_loss"),
+                by: str = "run_id", max_lines: int = 12) -> Figure:
+    """Per-tick time series from ticks.csv, one panel per column (two panels per row).
+
+    With up to `max_lines` runs (or `by` groups) each gets a line, and rates of a single run
+    get a 95% Wilson band from the tick's counts; with more runs, the mean across them is
+    drawn with a band from the lowest to the highest.
+    """
+    columns = [c for c in columns if c in ticks]
+    cols = min(2, max(1, len(columns)))
+    rows = max(1, -(-len(columns) // cols))
+    fig, axes = new_figure(rows, cols)
+    for ax in axes.flat[len(columns):]:
+        ax.set_visible(False)
+    groups = ticks[by].unique().tolist() if by in ticks else [None]
+    for c, column in enumerate(columns):
+        ax = axes.flat[c]
+        if len(groups) <= max_lines:
+            for i, group in enumerate(groups):
+                part = ticks if group is None else ticks[ticks[by] == group]
+                part = part.sort_values("tick")
+                ax.plot(part["tick"], part[column], marker="o", ms=3, color=f"C{i}",
+                        label=None if group is None else str(group))
+                denominator = TICK_RATE_DENOMINATORS.get(column)
+                if len(groups) == 1 and denominator in part:
+                    n = part[denominator].to_numpy(dtype=float)
+                    k = np.round(part[column].to_numpy(dtype=float) * n)
+                    lo, hi = wilson_interval(k, n)
+                    ax.fill_between(part["tick"].to_numpy(dtype=float), lo, hi,
+                                    color=f"C{i}", alpha=0.2, label="95% Wilson")
+            if len(groups) > 1 and c == len(columns) - 1:
+                ax.legend(fontsize=7, title=by, title_fontsize=7)
+        else:
+            stats = ticks.groupby("tick")[column].agg(["mean", "min", "max"]).reset_index()
+            ax.plot(stats["tick"], stats["mean"], color="C0", label=f"mean of {len(groups)}")
+            ax.fill_between(stats["tick"], stats["min"], stats["max"], color="C0", alpha=0.2,
+                            label="min–max")
+            ax.legend(fontsize=7)
+        if column in TICK_RATE_DENOMINATORS:
+            ax.set_ylim(bottom=0)
+        ax.set_xlabel("tick")
+        ax.set_title(column.replace("_", " "), fontsize=10)
+    return fig
+
+
+def published_comparison_plot(comparison: pd.DataFrame, *, outcome: str = "customer_first"
+                              ) -> Figure:
+    """The run's rate next to every published model and temperature, per case and disclosure
+    condition, with 95% Wilson intervals (from `compare_with_published`)."""
+    table = comparison[comparison["outcome"] == outcome]
+    cases = sorted(table["case"].unique().tolist(), key=str)
+    fig, axes = new_figure(1, max(1, len(cases)), sharey=True)
+    for c, case in enumerate(cases):
+        ax = axes[0, c]
+        rows = table[table["case"] == case]
+        conditions = sorted(rows["disclosure"].unique().tolist(), key=condition_order)
+        run_keys = rows[["run_model", "run_temperature"]].drop_duplicates().itertuples(
+            index=False)
+        pub_keys = rows[["published_model", "published_temperature"]].drop_duplicates()
+        series = [("run", m, t) for m, t in run_keys] + [
+            ("published", m, t) for m, t in pub_keys.itertuples(index=False)]
+        width = 0.8 / max(1, len(series))
+        for s, (side, model, temp) in enumerate(series):
+            if side == "run":
+                part = rows[(rows["run_model"] == model) & (rows["run_temperature"] == temp)]
+                part = part.drop_duplicates("disclosure")
+            else:
+                part = rows[(rows["published_model"] == model)
+                            & (rows["published_temperature"] == temp)]
+                part = part.drop_duplicates("disclosure")
+            part = part.set_index("disclosure").reindex(conditions)
+            rate = part[f"{side}_rate"].to_numpy(dtype=float)
+            err = _error_bars(rate, part[f"{side}_lo"], part[f"{side}_hi"])
+            x = np.arange(len(conditions)) + (s - (len(series) - 1) / 2) * width
+            ax.errorbar(x, rate, yerr=err, fmt="s" if side == "run" else "o", capsize=2,
+                        label=f"{'this run' if side == 'run' else 'published'}: {model} "
+                              f"T={temp}")
+        ax.set_xticks(np.arange(len(conditions)), [str(v) for v in conditions])
+        ax.set_ylim(-0.02, 1.05)
+        ax.set_xlabel("explanation read by")
+        ax.set_title(f"{case}: chose {outcome.replace('_', ' ')}", fontsize=10)
+        if c == 0:
+            ax.set_ylabel("rate (95% Wilson interval)")
+        if c == len(cases) - 1:
+            ax.legend(fontsize=7)
+    return fig
+
+
+def _error_bars(rate: np.ndarray, lo: pd.Series, hi: pd.Series) -> np.ndarray:
+    """Asymmetric error-bar lengths (2 x n) from interval bounds, never negative."""
+    lower = rate - lo.to_numpy(dtype=float)
+    upper = hi.to_numpy(dtype=float) - rate
+    return np.clip(np.nan_to_num(np.vstack([lower, upper])), 0.0, None)
+
+
+def _varying(frame: pd.DataFrame, columns: str | Sequence[str] | None) -> list[str]:
+    if columns is None:
+        return []
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    return [c for c in columns if c in frame and frame[c].nunique(dropna=False) > 1]
+
+
+def _levels(frame: pd.DataFrame, column: str) -> list[object]:
+    return sorted(frame[column].dropna().unique().tolist(), key=condition_order)
+
+
+def _hue_labels(table: pd.DataFrame, hues: list[str]) -> pd.Series:
+    if not hues:
+        return pd.Series("", index=table.index, dtype=object)
+    return table[hues].astype(str).agg(", ".join, axis=1).astype(object)
