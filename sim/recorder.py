@@ -176,8 +176,9 @@ class RunRecorder:
     def _transcript_line(self, record: Mapping[str, Any]) -> str:
         """One JSON line; system prompts become refs into prompts.jsonl.
 
-        The engine's records (tick, decision_id, agent_id, messages, answer, failure) take a
-        fast path that encodes only the strings; anything else goes through json.dumps.
+        The engine's records (tick, decision_id, agent_id, messages, answer, failure,
+        finish_reason, earlier_answers) take a fast path that encodes only the strings;
+        anything else goes through json.dumps.
         """
         if record.keys() != _TRANSCRIPT_KEYS:
             messages = [self._prompts.compact(m) for m in record.get("messages", ())]
@@ -192,7 +193,9 @@ class RunRecorder:
         return (f'{{"tick": {int(record["tick"])}, '
                 f'"decision_id": {_string(record["decision_id"])}, '
                 f'"agent_id": {_string(record["agent_id"])}, "messages": [{", ".join(parts)}], '
-                f'"answer": {_string(record["answer"])}, "failure": {_string(record["failure"])}}}')
+                f'"answer": {_string(record["answer"])}, "failure": {_string(record["failure"])}, '
+                f'"finish_reason": {_string(record["finish_reason"])}, '
+                f'"earlier_answers": {_strings(record["earlier_answers"])}}}')
 
     def elapsed_s(self) -> float:
         """Seconds since `start`."""
@@ -210,13 +213,19 @@ class RunRecorder:
         return dict(self._manifest)
 
 
-_TRANSCRIPT_KEYS = {"tick", "decision_id", "agent_id", "messages", "answer", "failure"}
+_TRANSCRIPT_KEYS = {"tick", "decision_id", "agent_id", "messages", "answer", "failure",
+                    "finish_reason", "earlier_answers"}
 _MESSAGE_KEYS = {"role", "content"}
 
 
 def _string(value: str | None) -> str:
     """JSON for a string or null, via the json module's C string encoder."""
     return "null" if value is None else encode_basestring(str(value))
+
+
+def _strings(values: Iterable[str | None]) -> str:
+    """JSON for a list of strings (or nulls)."""
+    return "[" + ", ".join(_string(v) for v in values) + "]"
 
 
 def _rounded(value: Any) -> Any:
