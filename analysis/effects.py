@@ -33,6 +33,7 @@ from analysis.intervals import (
     z_value,
 )
 from analysis.load import COMPANY_READERS, CUSTOMER_READERS
+from analysis.metrics import group_keys, true_count
 
 OBSERVERS: dict[str, frozenset[str]] = {"customer": CUSTOMER_READERS,
                                         "company": COMPANY_READERS}
@@ -59,7 +60,7 @@ def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = No
     counts and rates, `gap` = watched − unwatched with Newcombe's interval, Fisher's exact
     p-value and `p_holm` (Holm within each group).
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     rows = []
     for key, group in _groups(decisions, keys):
         disclosure = group["disclosure"].astype(object)
@@ -67,8 +68,8 @@ def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = No
         for observer, readers in OBSERVERS.items():
             watched = disclosure.isin(readers).to_numpy()
             for metric in metrics:
-                k1, n1 = _count(group.loc[watched, metric])
-                k2, n2 = _count(group.loc[~watched, metric])
+                k1, n1 = true_count(group.loc[watched, metric])
+                k2, n2 = true_count(group.loc[~watched, metric])
                 gap, lo, hi = newcombe_interval(k1, n1, k2, n2, level)
                 family.append({**key, "observer": observer, "metric": metric,
                                "k_watched": k1, "n_watched": n1,
@@ -100,12 +101,12 @@ def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
     if test not in ("fisher", "chi2"):
         raise ValueError(f"test must be 'fisher' or 'chi2', got {test!r}")
     testing = fisher_p if test == "fisher" else chi2_p
-    keys = _keys(by)
+    keys = group_keys(by)
     rows = []
     for key, group in _groups(decisions, keys):
         levels = sorted(group[condition].dropna().unique().tolist(), key=condition_order)
         for metric in metrics:
-            counts = {v: _count(group.loc[group[condition] == v, metric]) for v in levels}
+            counts = {v: true_count(group.loc[group[condition] == v, metric]) for v in levels}
             family = []
             for a, b in itertools.combinations(levels, 2):
                 (ka, na), (kb, nb) = counts[a], counts[b]
@@ -241,7 +242,7 @@ def knob_curve(decisions: pd.DataFrame, knob: str, outcome: str = "override",
     `degree`), and a pointwise band (Wald on the logit scale, mapped back). Groups whose knob
     takes fewer than degree + 1 values get points but no curve.
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     points, curves, notes = [], [], []
     z = z_value(level)
     for key, group in _groups(decisions[decisions[outcome].notna()], keys):
@@ -306,17 +307,6 @@ def condition_order(value: object) -> tuple[int, str]:
 
 def _expit(values: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-values))
-
-
-def _count(column: pd.Series) -> tuple[int, int]:
-    present = column.dropna()
-    return int(present.astype(bool).sum()), int(len(present))
-
-
-def _keys(by: str | Sequence[str] | None) -> list[str]:
-    if by is None:
-        return []
-    return [by] if isinstance(by, str) else list(by)
 
 
 def _groups(frame: pd.DataFrame, keys: list[str]):

@@ -79,7 +79,7 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     `cluster` (what the bootstrap resampled). `cluster` is "auto", "replicate" (run_id),
     "customer" (run_id + customer_id) or "decision"/None (independent decisions).
     """
-    keys = _keys(by)
+    keys = group_keys(by)
     _require(decisions, [*keys, "valid", "override", "sided_with_company", "refused",
                          "agency_loss", "attainable_utility", "company_gain"])
     rows = []
@@ -114,8 +114,8 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
     n = len(group)
     valid = group["valid"].to_numpy(dtype=bool)
     counts = {
-        "override": _true_count(group["override"]),
-        "sided": _true_count(group["sided_with_company"]),
+        "override": true_count(group["override"]),
+        "sided": true_count(group["sided_with_company"]),
         "refusal": (int((group["refused"].to_numpy(dtype=bool) & valid).sum()),
                     int(valid.sum())),
         "invalid": (int((~valid).sum()), n),
@@ -163,13 +163,14 @@ def cluster_labels(group: pd.DataFrame, cluster: Cluster) -> tuple[str, np.ndarr
                      f"got {cluster!r}")
 
 
-def _true_count(column: pd.Series) -> tuple[int, int]:
+def true_count(column: pd.Series) -> tuple[int, int]:
     """(number true, number non-null) of a nullable boolean column."""
     present = column.dropna()
     return int(present.astype(bool).sum()), int(len(present))
 
 
-def _keys(by: str | Sequence[str] | None) -> list[str]:
+def group_keys(by: str | Sequence[str] | None) -> list[str]:
+    """Grouping columns as a list: None -> [], "a" -> ["a"]."""
     if by is None:
         return []
     return [by] if isinstance(by, str) else list(by)

@@ -35,6 +35,19 @@ Disclosure = Literal["none", "customer", "company", "both"]
 DISCLOSURES: tuple[str, ...] = ("none", "customer", "company", "both")
 
 
+def check_placeholders(template: str, allowed: tuple[str, ...]) -> str:
+    """Return `template` if its {placeholders} are all in `allowed`; else raise ValueError."""
+    try:
+        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"bad placeholder syntax ({exc}); write braces as {{{{ }}}}") from exc
+    unknown = names - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: "
+                         + ", ".join(f"{{{n}}}" for n in allowed))
+    return template
+
+
 class Strict(BaseModel):
     """Base for every scenario model: immutable, unknown keys rejected."""
 
@@ -241,19 +254,7 @@ class CustomerGroup(Strict):
     @field_validator("request")
     @classmethod
     def _known_placeholders(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        try:
-            names = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"bad placeholder syntax ({exc}); write braces as {{{{ }}}}") from exc
-        unknown = names - set(REQUEST_PLACEHOLDERS)
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: "
-                + ", ".join(f"{{{n}}}" for n in REQUEST_PLACEHOLDERS)
-            )
-        return value
+        return value if value is None else check_placeholders(value, REQUEST_PLACEHOLDERS)
 
 
 class Sampling(Strict):
@@ -540,17 +541,7 @@ class Sanctions(Strict):
     @field_validator("warning")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        try:
-            names = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"bad placeholder syntax ({exc}); write braces as {{{{ }}}}") from exc
-        unknown = names - set(WARNING_PLACEHOLDERS)
-        if unknown:
-            raise ValueError(
-                f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: "
-                + ", ".join(f"{{{n}}}" for n in WARNING_PLACEHOLDERS)
-            )
-        return value
+        return check_placeholders(value, WARNING_PLACEHOLDERS)
 
 
 class Dynamics(Strict):
