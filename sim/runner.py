@@ -65,7 +65,7 @@ class RunSummary:
             f"in {self.wall_s:.1f}s",
             rates,
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
-            "ticks.csv, market.csv, sanctions.csv)",
+            "prompts.jsonl, ticks.csv, market.csv, sanctions.csv)",
         ]
 
 
