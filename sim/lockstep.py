@@ -158,13 +158,15 @@ def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
                  max_active: int | None = None, worker: int = 0, session: int = 0) -> None:
     """Run `jobs` in lockstep, writing into the sweep directory `root`.
 
+    `backend_options` are the command line's backend flags (see `BackendPool.from_flags`).
+
     A run that fails (its model raises) is recorded as failed and the others go on. On
     KeyboardInterrupt (SIGINT/SIGTERM via `stop_signals`) or any error that is not a single
     run's, every active run is recorded as interrupted and the exception re-raised.
     """
     layout = SweepLayout(root)
     own_pool = pool is None
-    pool = pool if pool is not None else BackendPool(backend_options)
+    pool = pool if pool is not None else BackendPool.from_flags(backend_options)
     waiting = deque(jobs)
     active: list[ActiveRun] = []
     step = 0

@@ -116,6 +116,18 @@ class BackendPool:
         for (name, model), backend in (preset or {}).items():
             self._backends[(name, model)] = backend
 
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any] | None) -> BackendPool:
+        """A pool from the command line's backend flags: option fields plus `cache`/`fresh`.
+
+        This is the one mapping a sweep hands to its executors (worker processes and Ray
+        tasks included), so every share of a sweep builds the same backends.
+        """
+        options = dict(flags or {})
+        cache = options.pop("cache", None)
+        fresh = bool(options.pop("fresh", False))
+        return cls(options, cache=cache, fresh=fresh)
+
     def get(self, name: str, model: str | None, spec: AgentSpec | None = None, *,
             where: str = "backend") -> Backend:
         """The shared backend for (name, model, effective options), created on first use."""

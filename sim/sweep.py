@@ -128,6 +128,7 @@ class SweepSession:
         self.session = len(sessions) + 1
         self.runs: dict[str, dict[str, Any]] = {}
         self.skipped = 0
+        self.lost_workers: str | None = None  # exit codes of workers that died, if any
         for run in plan.runs:
             old = old_runs.get(run.run_id, {})
             entry = {
@@ -223,8 +224,9 @@ class SweepSession:
         elif kind == "step":
             self._step(event)
         elif kind == "worker_lost":
+            self.lost_workers = f"exit codes {event.get('exitcodes')}"
             self.reconcile("a worker process stopped before the run finished "
-                           f"(exit codes {event.get('exitcodes')})")
+                           f"({self.lost_workers})")
         self.save()
 
     def _step(self, event: dict[str, Any]) -> None:
@@ -247,6 +249,20 @@ class SweepSession:
             else:
                 entry.update(status="failed", error=reason, finished_at=now_iso())
 
+    def fail_never_started(self) -> None:
+        """Runs still 'pending' when the executor is done never ran: record them as failed.
+
+        This happens when worker processes die before running their share; without it such
+        a sweep would look finished. Failed runs run again on --resume.
+        """
+        lost = self.lost_workers
+        why = (f"a worker process exited before running it ({lost})" if lost
+               else "the executor finished without running it")
+        for entry in self.runs.values():
+            if entry["status"] == "pending":
+                entry.update(status="failed", error=f"never ran: {why}; re-run with --resume",
+                             finished_at=now_iso())
+
     def close(self, status: str) -> None:
         """End the session: settle leftover states, write sweep.json, close files and bars."""
         if status == "interrupted":
@@ -259,6 +275,7 @@ class SweepSession:
                         entry.update(status="pending", error="interrupted; reruns on resume")
         else:
             self.reconcile("the run was left unfinished by its worker")
+            self.fail_never_started()
         counts = self.counts()
         if status == "completed" and counts["failed"]:
             status = "completed_with_failures"

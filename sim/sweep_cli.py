@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -58,8 +59,25 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--dry-run", action="store_true",
                        help="validate and print the plan (cells, runs) without running")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    from sim.cli import add_backend_flags  # here, not at import: sim.cli imports this module
+
+    add_backend_flags(sweep)
     sweep.add_argument("--reference", action="store_true",
                        help="print the sweep-file reference (markdown) and exit")
+
+
+def sweep_backend_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The LLM-backend flags given to `tinmen sweep`, with --cache made absolute."""
+    from sim.cli import backend_overrides
+    from sim.errors import BackendError
+
+    flags: dict[str, Any] = backend_overrides(args)
+    if args.fresh and not args.cache:
+        raise BackendError("--fresh: it bypasses the response cache, so it needs --cache PATH")
+    if args.cache:
+        flags["cache"] = str(Path(args.cache).resolve())
+        flags["fresh"] = args.fresh
+    return flags
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -85,6 +103,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     try:
         result = run_sweep(plan, args.out, resume=args.resume, overwrite=args.overwrite,
+                           backend_options=sweep_backend_flags(args),
                            executor=args.executor, workers=args.workers,
                            address=args.address, max_active=args.max_active,
                            worker_env=_worker_env(args.worker_env),

@@ -471,3 +471,59 @@ def test_sigterm_stops_worker_processes_cleanly(tmp_path, slow_backend):
     assert main(["sweep", "--resume", "--out", str(out), "--quiet"]) == 0
     run_sweep(load_plan(path), tmp_path / "reference", progress=False)
     pd.testing.assert_frame_equal(rows(out), rows(tmp_path / "reference"))
+
+
+def test_sweep_reuses_the_response_cache_through_the_cli(tmp_path, capsys):
+    """A second sweep with the same --cache asks the server nothing and decides the same."""
+    from agents.fake_server import FakeOpenAIServer
+    from sim.cli import main
+
+    with FakeOpenAIServer() as server:
+        data = mini_scenario(run={"ticks": 1, "seed": 7})
+        data["agents"][0].update(backend="openai", model="fake-model",
+                                 backend_options={"base_urls": [server.base_url],
+                                                  "backoff_s": 0.01, "timeout_s": 5.0})
+        base = tmp_path / "base.yaml"
+        base.write_text(yaml.safe_dump(data))
+        cache = tmp_path / "cache.sqlite"
+        args = [str(base), "--grid", "information.disclosure=none,customer",
+                "--replicates", "2", "--cache", str(cache), "--quiet"]
+        assert main(["sweep", *args, "--out", str(tmp_path / "first")]) == 0
+        first_requests = len(server.arrivals)
+        server.reset()
+        assert main(["sweep", *args, "--out", str(tmp_path / "second")]) == 0
+        assert len(server.arrivals) == 0
+    assert first_requests == 4 * 12  # 2 cells x 2 replicates x 12 customers
+    columns = ["run_id", "decision_id", "seed", "choice", "valid", "outcome"]
+
+    def rows(where):
+        frame = pd.read_parquet(where / "decisions")
+        frame["run_id"] = frame["run_id"].astype(str)
+        return frame.sort_values(["run_id", "decision_id"]).reset_index(drop=True)
+
+    first, second = rows(tmp_path / "first"), rows(tmp_path / "second")
+    pd.testing.assert_frame_equal(first[columns], second[columns])
+    assert not first.cached.any() and second.cached.all()
+
+
+def test_workers_that_die_before_running_leave_failed_runs_not_a_finished_sweep(tmp_path):
+    """Spawned workers cannot start when the parent's main module is stdin: the sweep must
+    say so (failed runs, exit 1) instead of reporting success, and --resume finishes it."""
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(mini_scenario(run={"ticks": 1})))
+    out = tmp_path / "sweep"
+    args = [str(tmp_path / "base.yaml"), "--replicates", "4", "--workers", "2", "--quiet",
+            "--out", str(out)]
+    script = f"import sys; from sim.cli import main; sys.exit(main(['sweep', *{args!r}]))"
+    proc = subprocess.run([sys.executable, "-"], input=script, cwd=REPO, text=True,
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 1
+    runs = json.loads((out / "sweep.json").read_text())["runs"]
+    entries = list(runs.values()) if isinstance(runs, dict) else runs
+    assert {e["status"] for e in entries} == {"failed"}
+    assert all(e["error"].startswith("never ran: a worker process exited") for e in entries)
+    resumed = subprocess.run([sys.executable, "-m", "sim.cli", "sweep", *args, "--resume"],
+                             cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    runs = json.loads((out / "sweep.json").read_text())["runs"]
+    entries = list(runs.values()) if isinstance(runs, dict) else runs
+    assert {e["status"] for e in entries} == {"completed"}
