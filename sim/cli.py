@@ -161,6 +161,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for line in summary.lines():
             print(line)
+    if summary.all_failed:
+        print(f"error: every request failed ({summary.top_failure}); check the backend "
+              "settings (e.g. --base-url) and re-run", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -491,6 +491,9 @@ class MarketModel(mesa.Model):
 
         satisfaction = outcome_satisfaction(outcome.customer_utility, outcome.attainable_utility,
                                             worst_feasible(customer_rows, feasible))
+        # A request the backend never answered tells the customer nothing about the agent:
+        # no experience signal, so trust stays where it was.
+        satisfaction = np.where(outcome.outcome == "failed", np.nan, satisfaction)
         seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
                        np.array(pending.disclosures, dtype=object), readable,
                        info.outcome_observability, info.explanation_reveals, satisfaction,
@@ -704,7 +707,7 @@ def tick_stats(pending: PendingTick, outcome: Any, readable: np.ndarray, failed:
         "override_rate": rate(outcome.override),
         "sided_with_company_rate": rate(outcome.sided_with_company),
         "invalid_rate": (n - valid) / n if n else None,
-        "mean_agency_loss": float(outcome.agency_loss.mean()) if n else None,
+        "mean_agency_loss": rate(outcome.agency_loss),  # NaN (failed requests) left out
         "build_s": pending.build_s,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "completion_tokens": sum(c.completion_tokens or 0 for c in completions),

@@ -50,6 +50,13 @@ class RunSummary:
     invalid_rate: float | None
     wall_s: float
     injection_success_rate: float | None = None
+    failed: int = 0
+    top_failure: str | None = None
+
+    @property
+    def all_failed(self) -> bool:
+        """Every decision's request failed (the backend never answered any of them)."""
+        return self.decisions > 0 and self.failed == self.decisions
 
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
@@ -60,10 +67,13 @@ class RunSummary:
                  f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
         if self.injection_success_rate is not None:
             rates += f", injection success {pct(self.injection_success_rate)}"
+        failures = ([f"{self.failed} of {self.decisions} requests failed; most common reason: "
+                     f"{self.top_failure}"] if self.failed else [])
         return [
             f"run {self.status}: {self.ticks} ticks, {self.decisions} decisions "
             f"in {self.wall_s:.1f}s",
             rates,
+            *failures,
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
             "prompts.jsonl, ticks.csv, market.csv, sanctions.csv)",
         ]
@@ -383,8 +393,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
 
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
-    table = pd.read_parquet(run_dir / DECISIONS, columns=["override", "sided_with_company",
-                                                          "valid", "injection_success"])
+    table = pd.read_parquet(run_dir / DECISIONS, columns=[
+        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure"])
+    failed = table.loc[table["outcome"] == "failed", "failure"]
     def mean(column: str) -> float | None:
         values = table[column].dropna()
         return float(values.astype(float).mean()) if len(values) else None
@@ -399,6 +410,8 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         invalid_rate=float(1 - table["valid"].mean()) if len(table) else None,
         wall_s=float(manifest.get("wall_s", 0.0)),
         injection_success_rate=mean("injection_success"),
+        failed=len(failed),
+        top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
     )
 
 

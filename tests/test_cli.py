@@ -60,3 +60,17 @@ def test_usage_error_exit_code():
     proc = subprocess.run([sys.executable, "-m", "sim.cli", "frobnicate"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_run_where_every_request_fails_exits_1_and_says_why(tmp_path, write_yaml, capsys):
+    data = mini_scenario()
+    data["agents"][0].update(backend="openai", model="m",
+                             backend_options={"base_urls": ["http://127.0.0.1:9/v1"],
+                                              "max_retries": 0, "timeout_s": 2.0})
+    code = main(["run", str(write_yaml(data)), "--out", str(tmp_path / "run")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "36 of 36 requests failed; most common reason: backend: " in captured.out
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: every request failed (backend: ")
+    assert (tmp_path / "run" / "decisions.parquet").exists()  # the failures are recorded

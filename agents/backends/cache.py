@@ -38,7 +38,7 @@ from agents.backends.base import (
 from agents.backends.options import BackendOptions
 from agents.types import Completion, DecisionRequest
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 """Version of the key recipe and table layout; bumped when either changes."""
 
 _SCHEMA = """
@@ -76,18 +76,31 @@ class KeyRecipe:
     revision: str | None = None
     structured_output: str = "none"
     explanation_max_chars: int = 600
+    api: str = "chat"
+    tokenizer: str | None = None
+    server: str = "vllm"
 
     @classmethod
     def from_options(cls, model: str | None, options: BackendOptions) -> KeyRecipe:
         """The recipe for a backend built from `options`."""
         return cls(model, options.revision, options.structured_output,
-                   options.explanation_max_chars)
+                   options.explanation_max_chars, options.api, options.tokenizer,
+                   options.server)
 
     def key(self, request: DecisionRequest) -> str:
-        """The cache key of one request."""
+        """The cache key of one request.
+
+        Besides the request itself it covers every setting that changes what the model is
+        asked: the answer constraint (and, for regex/json, the server flavour, which decides
+        the schema sent) and, for `api: completions`, the tokenizer whose chat template
+        renders the prompt locally.
+        """
         constraint: list[Any] = [self.structured_output]
         if self.structured_output in ("regex", "json"):
-            constraint.append(self.explanation_max_chars)
+            constraint += [self.explanation_max_chars, self.server]
+        prompt_format: list[Any] = [self.api]
+        if self.api == "completions":
+            prompt_format.append(self.tokenizer or self.model)
         payload = {
             "format": CACHE_FORMAT,
             "model": self.model,
@@ -97,6 +110,7 @@ class KeyRecipe:
             "max_tokens": request.sampling.max_tokens,
             "seed": request.seed,
             "structured_output": constraint,
+            "prompt_format": prompt_format,
             "messages": [[m["role"], m["content"]] for m in request.messages],
             "replicate": request.replicate,
         }

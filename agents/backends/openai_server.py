@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Coroutine, Sequence
@@ -122,6 +123,18 @@ class _Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
+
+
+_KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_](?=[A-Za-z._-]*[0-9*])[A-Za-z0-9*._-]{4,}",
+                       re.IGNORECASE)  # key-shaped tokens hold a digit or a mask: not "key-value"
+
+
+def scrub_secrets(text: str, secret: str | None) -> str:
+    """Remove the API key, and anything shaped like one (servers quote masked keys in 401
+    messages, e.g. 'sk-ab***wxyz'), from text that will be written to records."""
+    if secret:
+        text = text.replace(secret, "***")
+    return _KEY_LIKE.sub("***", text)
 
 
 class OpenAIBackend:
@@ -281,8 +294,7 @@ class OpenAIBackend:
         reason = verdict.reason
         if verdict.retryable:
             reason = f"gave up after {attempts} attempts: {reason}"
-        if self._secret:
-            reason = reason.replace(self._secret, "***")
+        reason = scrub_secrets(reason, self._secret)
         latency = (time.perf_counter() - started) * 1000
         return [Completion.failed(reason, latency_ms=latency, attempts=attempts,
                                   retries=attempts - 1) for _ in job]

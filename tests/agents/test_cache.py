@@ -160,7 +160,10 @@ def test_the_key_covers_what_decides_an_answer_and_nothing_else():
     ]
     assert all(recipe.key(r) != key for r in changed)
     others = [KeyRecipe("m2"), KeyRecipe("m", revision="abc"), KeyRecipe("m", None, "choice"),
-              KeyRecipe("m", None, "json", 600), KeyRecipe("m", None, "json", 100)]
+              KeyRecipe("m", None, "json", 600), KeyRecipe("m", None, "json", 100),
+              KeyRecipe("m", None, "json", 600, server="openai"),
+              KeyRecipe("m", api="completions"),
+              KeyRecipe("m", api="completions", tokenizer="other-tokenizer")]
     keys = {r.key(base) for r in others}
     assert len(keys) == len(others) and key not in keys
 

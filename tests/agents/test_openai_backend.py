@@ -260,3 +260,15 @@ def test_a_model_name_is_required():
 def test_prompt_text_of_a_request_body():
     assert prompt_text({"messages": [{"content": "a"}, {"content": "b"}]}) == "a\nb"
     assert Counter(prompt_text({"prompt": ["x", "y"]})) == Counter("x\ny")
+
+
+def test_failure_reasons_never_carry_a_key_even_masked():
+    from agents.backends.openai_server import scrub_secrets
+
+    text = ("Incorrect API key provided: sk-proj-ab12***wxyz. Also the raw sk-secret-123 "
+            "and key_9f8e7d6c")
+    clean = scrub_secrets(text, "sk-secret-123")
+    assert "sk-" not in clean and "9f8e7d6c" not in clean and "wxyz" not in clean
+    assert clean.startswith("Incorrect API key provided: ***")
+    for plain in ("connection failed (ConnectError)", "missing key-value pair"):
+        assert scrub_secrets(plain, None) == plain

@@ -195,3 +195,19 @@ def test_preparing_a_tick_twice_gives_the_same_requests():
     first = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
     again = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
     assert first == again
+
+
+def test_failed_requests_leave_trust_and_loss_untouched(tmp_path):
+    """A backend that never answers says nothing about the agent: no trust change, no loss."""
+    from agents.backends.scripted import ScriptedBackend
+
+    data = two_shops(1.0, ticks=2, customers=40)
+    backend = ScriptedBackend(answers=[None])  # every request fails
+    run_scenario(validate_scenario(data, "test"), tmp_path / "run", progress=False,
+                 backends={"pushy_bot": backend, "fair_bot": backend})
+    decisions = pd.read_parquet(tmp_path / "run" / "decisions.parquet")
+    assert (decisions.outcome == "failed").all()
+    assert decisions.experience.isna().all()
+    assert (decisions.trust_after == decisions.trust_before).all()
+    assert decisions.agency_loss.isna().all() and decisions.company_gain.isna().all()
+    assert pd.read_csv(tmp_path / "run" / "ticks.csv").mean_agency_loss.isna().all()
