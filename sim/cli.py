@@ -7,6 +7,7 @@ Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --de
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check scenario files and exit")
-    validate.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML files")
+    validate = commands.add_parser("validate", help="check scenario and sweep files and exit")
+    validate.add_argument("files", nargs="+", metavar="FILE",
+                          help="scenario or sweep YAML files (a sweep file has a `base:` key)")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
 
@@ -123,6 +125,27 @@ def backend_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
+def is_sweep_file(file: str) -> bool:
+    """A YAML mapping with a `base:` key and no `schema_version` is a sweep file."""
+    from sim.loader import read_yaml
+
+    try:
+        data = read_yaml(file)
+    except TinmenError:
+        return False  # let the scenario loader report the problem
+    return "base" in data and "schema_version" not in data
+
+
+def validate_sweep(file: str, settings: Sequence[str]) -> str:
+    """Plan a sweep file (every cell validated) and describe it in one line."""
+    from sim.sweep_spec import load_plan
+
+    plan = load_plan(file, settings=settings)
+    return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
+            f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
+            f"{plan.base_file})")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate each file; print one line per file; exit 2 if any is invalid."""
     from sim.loader import load_scenario
@@ -130,6 +153,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = 0
     for file in args.files:
         try:
+            if is_sweep_file(file):
+                print(validate_sweep(file, args.overrides))
+                continue
             scenario = load_scenario(file, args.overrides)
         except TinmenError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -143,8 +169,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return status
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (the run is recorded as interrupted) but exiting 143."""
+
+    exit_code = 143
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run one scenario and print a summary."""
+    """Run one scenario and print a summary (SIGTERM stops it like Ctrl-C)."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     from sim.loader import load_scenario
     from sim.runner import run_scenario
 
@@ -220,9 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print("terminated" if code == 143 else "interrupted", file=sys.stderr)
+        return code
     except Exception as exc:  # noqa: BLE001 - report, never dump a traceback on users
         if args.debug:
             traceback.print_exc()

@@ -338,8 +338,8 @@ class InformationStructure(Strict):
     )
     customer_visible_attributes: tuple[str, ...] | None = Field(
         default=None,
-        description="Product attributes the customer's own listing shows: `all` (the default) "
-        "or a list of attribute names.",
+        description="Product attributes the customer's own listing shows. Reserved: only `all` "
+        "(the default) is supported yet; a list of names is refused until the engine uses it.",
     )
     outcome_observability: float = Field(
         default=0.0, ge=0, le=1,
@@ -649,6 +649,11 @@ class Scenario(Strict):
             for j, attr in enumerate(visible):
                 _known(f"information.customer_visible_attributes.{j}", attr, attributes,
                        "attribute")
+            # Refuse rather than accept a knob that would silently change nothing.
+            raise ScenarioValueError(
+                "information.customer_visible_attributes", visible,
+                "hiding attributes from the customer is declared but not yet used by the "
+                "engine; only 'all' is supported: remove the key or set it to all")
         return self
 
     def product_index(self) -> dict[str, int]:

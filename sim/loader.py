@@ -25,6 +25,26 @@ from sim.errors import ScenarioError, did_you_mean
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key written twice in one mapping.
+
+    Plain YAML keeps the last value silently, so `ticks: 20` then `ticks: 3` would run 3
+    ticks without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """Build a mapping, raising on a repeated key (with its line and column)."""
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice in the same mapping; keep one",
+                    key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping; raise `ScenarioError` with one line if not."""
     path = Path(path)
@@ -41,7 +61,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
             f"{path}: the file is empty; a scenario needs at least {_REQUIRED_TOP_LEVEL}"
         )
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: {_describe_yaml_error(exc)}") from exc
     if data is None:

@@ -287,8 +287,10 @@ class MarketModel(mesa.Model):
         run = self.scenario.run
         rng = derived_rng(run.seed, SEED_TICK, tick)
         n = len(self.population)
+        # Shoppers arrive in a random order every tick: when agents reach capacity, who goes
+        # unserved must not depend on where a customer's group sits in the scenario file.
         if run.shoppers_per_tick is None or run.shoppers_per_tick >= n:
-            shoppers = np.arange(n)
+            shoppers = rng.permutation(n)
         else:
             shoppers = rng.choice(n, size=run.shoppers_per_tick, replace=False)
         fixed_shop = self.population.shops_at[shoppers]

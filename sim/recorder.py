@@ -21,6 +21,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -106,14 +107,16 @@ class RunRecorder:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.parts_dir = self.run_dir / DECISIONS
         if overwrite:
+            # everything an earlier run (or its `tinmen report`) left here describes old data
             for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / PROMPTS,
                           self.run_dir / TICKS,
                           self.run_dir / MARKET, self.run_dir / SANCTIONS,
-                          self.run_dir / MANIFEST):
+                          self.run_dir / MANIFEST, self.run_dir / "report.md",
+                          self.run_dir / "report.html"):
                 stale.unlink(missing_ok=True)
-            if self.parts_dir.exists():
-                for part in self.parts_dir.iterdir():
-                    part.unlink()
+            for folder in (self.parts_dir, self.run_dir / "figures"):
+                if folder.exists():
+                    shutil.rmtree(folder)
         self.parts_dir.mkdir(exist_ok=True)
         self._manifest: dict[str, Any] = {}
         self._started = time.perf_counter()

@@ -207,6 +207,10 @@ def build_backends(scenario: Scenario, *, backend: str | None = None, model: str
     return by_agent
 
 
+FLAG_NAMES = {"timeout_s": "--timeout", "base_urls": "--base-url"}
+"""Backend-option fields whose command-line flag is not the field's name."""
+
+
 def effective_options(spec: AgentSpec | None, overrides: Mapping[str, Any] | None
                       ) -> BackendOptions:
     """An agent's backend options with the command line's overrides applied and validated."""
@@ -221,7 +225,8 @@ def effective_options(spec: AgentSpec | None, overrides: Mapping[str, Any] | Non
         field = ".".join(str(p) for p in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
         if field and field.split(".")[0] in overrides:
-            flag = "--" + field.split(".")[0].replace("_", "-")
+            name = field.split(".")[0]
+            flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
             raise BackendError(f"{flag} {error.get('input')!r}: {message}") from exc
         where = f"agents.{spec.id}.backend_options" if spec is not None else "backend options"
         raise BackendError(f"{where} with the command-line flags: {message}") from exc

@@ -74,3 +74,49 @@ def test_run_where_every_request_fails_exits_1_and_says_why(tmp_path, write_yaml
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: every request failed (backend: ")
     assert (tmp_path / "run" / "decisions.parquet").exists()  # the failures are recorded
+
+
+def test_validate_understands_sweep_files(write_yaml, capsys):
+    sweeps = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
+    assert main(["validate", *map(str, sweeps)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == len(sweeps) and all(" cells x " in line for line in out)
+    bad = write_yaml({"base": str(SCENARIOS / "tin_men.yaml"),
+                      "grid": {"run.tiks": [1, 2]}}, "bad_sweep.yaml")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "schema_version" not in err and "run.tiks" in err
+
+
+def test_sigterm_stops_a_run_and_records_it_as_interrupted(tmp_path):
+    import json
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", str(SCENARIOS / "online_shopping.yaml"),
+         "--set", "run.ticks=100000", "--out", str(out), "--quiet"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    manifest = out / "manifest.json"
+    while time.monotonic() < deadline:
+        if manifest.exists() and json.loads(manifest.read_text()).get("ticks_completed", 0) >= 2:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip() == "terminated"
+    recorded = json.loads(manifest.read_text())
+    assert recorded["status"] == "interrupted" and recorded["ticks_completed"] >= 2
+    parts = sorted((out / "decisions.parquet").glob("part-*.parquet"))
+    # every recorded tick has its part; a signal between a part's rename and the manifest
+    # update can leave one complete part more, never a half-written one (.tmp is not a part)
+    assert recorded["ticks_completed"] <= len(parts) <= recorded["ticks_completed"] + 1
+
+
+def test_bad_backend_flag_names_the_flag_as_typed(tmp_path, capsys):
+    code = main(["run", str(SCENARIOS / "tin_men.yaml"), "--backend", "openai", "--model", "m",
+                 "--timeout", "-1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --timeout -1.0: ") and "\n" not in err

@@ -144,3 +144,19 @@ def test_apply_overrides_does_not_mutate_input():
     data = mini_scenario()
     changed = apply_overrides(data, ["run.ticks=9"], "x")
     assert data["run"]["ticks"] == 3 and changed["run"]["ticks"] == 9
+
+
+def test_duplicate_keys_are_refused(write_yaml):
+    text = write_yaml(mini_scenario()).read_text().replace("ticks: 3", "ticks: 3\n  ticks: 20")
+    message = error_of(write_yaml(text, "dup.yaml"))
+    assert "the key 'ticks' appears twice" in message and "line" in message
+
+
+def test_unwired_knob_is_refused_not_ignored(write_yaml):
+    data = mini_scenario(information={"customer_visible_attributes": ["electric"]})
+    assert "not yet used by the engine" in error_of(write_yaml(data))
+    data = mini_scenario(information={"customer_visible_attributes": ["electrc"]})
+    assert "did you mean 'electric'?" in error_of(write_yaml(data, "typo.yaml"))
+    data = mini_scenario(information={"customer_visible_attributes": "all"})
+    assert load_scenario(write_yaml(data, "all.yaml")).information.customer_visible_attributes \
+        is None

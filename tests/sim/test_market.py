@@ -103,3 +103,22 @@ def test_unlisted_products_are_not_best():
                readable=np.array([True]), failed=np.array([False]), customer_utility=CU,
                company_utility=KU, listed=listed, prices=PRICES, budgets=BUDGETS)
     assert s.customer_best.tolist() == [2]
+
+
+def test_buying_nothing_is_best_when_every_product_is_worth_less():
+    cu = np.array([[-0.5, -1.0, 2.0]])  # product 2 is over budget
+    budgets = np.array([25.0])
+
+    def case(choice, readable=True):
+        return settle(customer=np.array([0]), company=np.array([0]), choice=np.array([choice]),
+                      readable=np.array([readable]), failed=np.array([False]),
+                      customer_utility=cu, company_utility=KU, listed=LISTED, prices=PRICES,
+                      budgets=budgets)
+
+    refusal = case(-1)
+    assert refusal.customer_best.tolist() == [-1] and refusal.attainable_utility.tolist() == [0]
+    assert refusal.override.tolist() == [0.0] and refusal.agency_loss.tolist() == [0.0]
+    bought = case(0)  # the company's best (0.5), worth -0.5 to the customer
+    assert bought.override.tolist() == [1.0] and bought.sided_with_company.tolist() == [1.0]
+    assert bought.agency_loss.tolist() == [0.5]
+    assert bought.company_gain.tolist() == [0.5]  # 0.5 - 0 (nothing bought at the best)

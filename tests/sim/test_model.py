@@ -143,8 +143,12 @@ def test_refuses_to_overwrite_a_run(tmp_path):
     run_scenario(scenario(), tmp_path / "run", progress=False)
     with pytest.raises(RunDirectoryError):
         run_scenario(scenario(), tmp_path / "run", progress=False)
+    (tmp_path / "run" / "report.md").write_text("old report")
+    (tmp_path / "run" / "figures").mkdir()
     run_scenario(scenario(), tmp_path / "run", overwrite=True, progress=False)
     assert len(decisions(tmp_path / "run")) == 36
+    assert not (tmp_path / "run" / "report.md").exists()
+    assert not (tmp_path / "run" / "figures").exists()
 
 
 def test_transcripts_store_each_system_prompt_once_and_resolve_in_full(tmp_path):
@@ -165,3 +169,13 @@ def test_ticks_record_prefix_share(tmp_path):
     run_scenario(scenario(), tmp_path / "run", progress=False)
     share = pd.read_csv(tmp_path / "run" / "ticks.csv").prefix_share
     assert ((share > 0.5) & (share < 1)).all()
+
+
+def test_unserved_shoppers_do_not_depend_on_file_order(tmp_path):
+    data = mini_scenario(run={"ticks": 1, "seed": 4})
+    data["customers"] = [{"group": "first", "count": 50, "budget": 60000},
+                         {"group": "last", "count": 50, "budget": 60000}]
+    data["agents"][0]["customers_per_tick"] = 40
+    run_scenario(validate_scenario(data, "t"), tmp_path / "run", progress=False)
+    served = decisions(tmp_path / "run").customer_group.value_counts()
+    assert served.sum() == 40 and served.get("last", 0) >= 10  # both groups get served
