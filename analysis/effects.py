@@ -78,14 +78,18 @@ def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = No
                                "rate_unwatched": k2 / n2 if n2 else np.nan,
                                "gap": gap, "gap_lo": lo, "gap_hi": hi,
                                "p_value": fisher_p(k1, n1, k2, n2)})
-        adjusted = holm([r["p_value"] for r in family])
-        for row, p in zip(family, adjusted, strict=True):
-            row["p_holm"] = p
-        rows += family
+        rows += with_holm(family)
     return pd.DataFrame(rows, columns=[*keys, "observer", "metric", "k_watched", "n_watched",
                                        "rate_watched", "k_unwatched", "n_unwatched",
                                        "rate_unwatched", "gap", "gap_lo", "gap_hi", "p_value",
                                        "p_holm"])
+
+
+def with_holm(family: list[dict]) -> list[dict]:
+    """Add `p_holm` (Holm-adjusted within this family) to each row's `p_value`; return rows."""
+    for row, p in zip(family, holm([r["p_value"] for r in family]), strict=True):
+        row["p_holm"] = p
+    return family
 
 
 def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
@@ -116,10 +120,7 @@ def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
                                "k_b": kb, "n_b": nb, "rate_b": kb / nb if nb else np.nan,
                                "diff": diff, "diff_lo": lo, "diff_hi": hi,
                                "p_value": testing(ka, na, kb, nb)})
-            adjusted = holm([r["p_value"] for r in family])
-            for row, p in zip(family, adjusted, strict=True):
-                row["p_holm"] = p
-            rows += family
+            rows += with_holm(family)
     return pd.DataFrame(rows, columns=[*keys, "metric", "a", "b", "k_a", "n_a", "rate_a",
                                        "k_b", "n_b", "rate_b", "diff", "diff_lo", "diff_hi",
                                        "p_value", "p_holm"])

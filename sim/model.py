@@ -138,15 +138,15 @@ class ShoppingAgent(mesa.Agent):
         return row
 
     def build_request(self, decision_id: str, customer: int, order: np.ndarray,
-                      disclosure: str, seed: int, customer_row: np.ndarray | None = None,
-                      affordable_row: np.ndarray | None = None) -> DecisionRequest:
+                      disclosure: str, seed: int, customer_row: np.ndarray,
+                      affordable_row: np.ndarray) -> DecisionRequest:
         """One decision: the prompt for this customer plus the context a non-LLM needs.
 
-        `customer_row` / `affordable_row` (the customer's utility and affordability per
-        listed product) may be passed in when the engine computed them for a whole tick.
+        `customer_row` / `affordable_row` are the customer's utility and affordability per
+        listed product, sliced for the whole tick at once by `MarketModel._build_requests`.
         """
         model: MarketModel = self.model
-        population, market = model.population, model.market
+        population = model.population
         budget = float(population.budgets[customer])
         info = model.scenario.information
         messages = build_messages(
@@ -157,11 +157,9 @@ class ShoppingAgent(mesa.Agent):
         context = DecisionContext(
             option_numbers=view.numbers,
             option_names=view.names,
-            customer_utility=(population.utility[customer, order] if customer_row is None
-                              else customer_row),
+            customer_utility=customer_row,
             company_utility=self.company_row(order),
-            affordable=market.prices[order] <= budget if affordable_row is None
-            else affordable_row,
+            affordable=affordable_row,
             company_name=self.company.name,
             disclosure=disclosure,
             outcome_observability=info.outcome_observability,

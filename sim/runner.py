@@ -6,7 +6,7 @@ import functools
 import json
 import platform
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -33,8 +33,6 @@ from sim.recorder import RunRecorder
 from sim.records import DECISIONS
 
 VERSIONED_PACKAGES = ("tinmen", "mesa", "numpy", "pandas", "pyarrow", "pydantic", "openai")
-
-BackendFactory = Callable[[str, "str | None"], Backend]
 
 
 @dataclass(frozen=True)
