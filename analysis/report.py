@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from agents.errors import AnalysisError
 from analysis import plots
 from analysis.choice_model import conditional_logit
 from analysis.effects import (
@@ -27,7 +28,6 @@ from analysis.effects import (
     observation_gap,
     pairwise_tests,
 )
-from analysis.errors import AnalysisError
 from analysis.intervals import DEFAULT_BOOTSTRAP
 from analysis.load import Runs, load_runs
 from analysis.metrics import DEFINITIONS, summarise

@@ -6,20 +6,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from agents.errors import BackendCreationError, did_you_mean
 from agents.types import Completion, DecisionRequest
-
-
-class BackendCreationError(Exception):
-    """A backend could not be created; the message is one line meant for the user."""
-
-
-class FatalBackendError(Exception):
-    """The run cannot go on (e.g. replay found no cached answer); one line for the user.
-
-    Every other exception a backend raises fails only that batch's decisions; this one ends
-    the run, and the CLI prints its message and exits with code 2.
-    """
-
 
 ResultSink = Callable[[int, "Completion"], None]
 """Called with (index in the batch, completion) as soon as one answer is ready."""
@@ -106,10 +94,7 @@ def registry_entries() -> dict[str, tuple[str, str, str | None]]:
 def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
     """Create the backend registered under `name`; one-line error if unknown or not installed."""
     if name not in _REGISTRY:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise BackendCreationError(
             f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
         )

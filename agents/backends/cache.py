@@ -29,13 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.backends.base import (
-    Backend,
-    BackendCreationError,
-    FatalBackendError,
-    StreamingBackend,
-)
+from agents.backends.base import Backend, StreamingBackend
 from agents.backends.options import BackendOptions
+from agents.errors import BackendCreationError, FatalBackendError
 from agents.types import Completion, DecisionRequest
 
 CACHE_FORMAT = 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from agents.backends.base import BackendCreationError
+from agents.errors import BackendCreationError, did_you_mean
 from agents.prompts import SELLER_NOTE
 from agents.types import Completion, DecisionRequest
 
@@ -61,10 +61,7 @@ def script_named(model: str | None) -> Script:
         return first_option
     name = model[len(SCRIPT_PREFIX):]
     if name not in SCRIPTS:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(SCRIPTS), n=1)
-        hint = f"; did you mean '{SCRIPT_PREFIX}{close[0]}'?" if close else ""
+        hint = did_you_mean(name, SCRIPTS, prefix=SCRIPT_PREFIX)
         raise BackendCreationError(
             f"unknown script {model!r} for the scripted backend; available: "
             + ", ".join(SCRIPT_PREFIX + n for n in SCRIPTS) + hint

@@ -17,8 +17,8 @@ from tests.conftest import SCENARIOS
 def run_into(out: Path, scenario_file: Path | None = None, overrides: tuple[str, ...] = (),
              data: dict[str, Any] | None = None, backends: dict | None = None) -> Path:
     """Run a scenario (file + overrides, or a raw mapping) into `out` with the real engine."""
-    from sim.loader import apply_overrides, load_scenario, validate_scenario
-    from sim.runner import run_scenario
+    from sim.engine.run import run_scenario
+    from sim.scenario.loader import apply_overrides, load_scenario, validate_scenario
 
     if data is not None:
         scenario = validate_scenario(apply_overrides(data, list(overrides), "test"), "test")

@@ -17,8 +17,8 @@ from analysis.dynamics import (
     plot_welfare,
     read_dynamics,
 )
-from sim.loader import load_scenario
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
+from sim.scenario.loader import load_scenario
 from tests.conftest import SCENARIOS
 
 

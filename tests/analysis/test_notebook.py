@@ -28,7 +28,7 @@ def test_notebook_is_stored_without_outputs():
 
 def test_notebook_executes_on_a_fresh_run(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "run", "scenarios/tin_men.yaml",
+    proc = subprocess.run([sys.executable, "-m", "cli", "run", "scenarios/tin_men.yaml",
                            "--out", str(run), "--quiet", "--set", "run.seed=5"],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -13,7 +13,7 @@ from analysis import load_run, load_runs, summarise
 from analysis.published import SOURCE
 from analysis.render import fmt_rate
 from analysis.report import write_report
-from sim.cli import main
+from cli.main import main
 from tests.analysis.conftest import edit_manifest, run_into
 from tests.conftest import REPO, SCENARIOS, mini_scenario
 
@@ -146,7 +146,7 @@ def test_report_errors_are_one_line_with_exit_2(tmp_path, capsys):
 
 
 def test_report_console_script_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "report", str(tmp_path / "nope")],
+    proc = subprocess.run([sys.executable, "-m", "cli", "report", str(tmp_path / "nope")],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
