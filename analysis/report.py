@@ -20,6 +20,7 @@ import pandas as pd
 from agents.errors import AnalysisError
 from analysis import plots
 from analysis.choice_model import conditional_logit
+from analysis.dynamics import plot_dynamics_overview, read_dynamics
 from analysis.effects import (
     CONTINUOUS_KNOBS,
     condition_order,
@@ -416,7 +417,6 @@ def ticks_section(runs: Runs) -> list[Block]:
         "ticks", plots.tick_series(ticks), "Per-tick rates and mean agency loss (ticks.csv); "
         "with a single run, 95% Wilson bands; with many, their mean and range.")]
     if len(runs.run_dirs) == 1 and (runs.run_dirs[0] / "market.csv").is_file():
-        from analysis.dynamics import plot_dynamics_overview, read_dynamics
 
         files = read_dynamics(runs.run_dirs[0])
         if not files.market.empty:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
-from analysis.report import write_report
 from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.engine.run import run_scenario
@@ -158,6 +157,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Write report.md and report.html for a run or sweep; print where they are."""
+    # Lazy: analysis pulls in scipy.stats, statsmodels and matplotlib (seconds of start-up)
+    # that no other command needs.
+    from analysis.report import write_report
 
     if args.bootstrap < 1:
         raise TinmenError(f"--bootstrap: {args.bootstrap} is not a number of resamples; give "

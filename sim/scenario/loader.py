@@ -20,7 +20,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.errors import ScenarioError, ScenarioValueError, did_you_mean
-from sim.scenario.schema import UNION_TAGS, Scenario
+from sim.scenario import schema
+from sim.scenario.edge_list import customer_ids, read_edge_list
+from sim.scenario.schema import UNION_TAGS, EdgeList, Scenario
 
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
 
@@ -160,16 +162,11 @@ def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
 
 def check_referenced_files(scenario: Scenario, source: str) -> None:
     """Check the contents of files a scenario names (edge lists name known customers)."""
-    from sim.scenario.schema import EdgeList
-
     dynamics = scenario.dynamics
     if dynamics is None or dynamics.word_of_mouth is None:
         return
     network = dynamics.word_of_mouth.network
     if isinstance(network, EdgeList):
-        from sim.world.network import read_edge_list
-        from sim.world.population import customer_ids
-
         try:
             read_edge_list(network.path, customer_ids(scenario))
         except ScenarioError as exc:
@@ -295,9 +292,7 @@ def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
 def _model_in(annotation: Any, tag: str | None) -> type[BaseModel] | None:
     """Find the pydantic model inside an annotation (or the one a union tag names)."""
     if tag is not None:
-        from sim.scenario import schema as config
-
-        for candidate in vars(config).values():
+        for candidate in vars(schema).values():
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 if candidate.__name__.lower() == tag:
                     return candidate

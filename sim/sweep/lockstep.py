@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.errors import one_line
+from agents.errors import TinmenError, one_line
 from sim.engine.model import MarketModel, generate_batched
 from sim.engine.recorder import RunRecorder
 from sim.engine.run import BackendPool, close_run, open_run
@@ -213,7 +213,6 @@ def _start(job: RunJob, layout: SweepLayout, pool: BackendPool, emit: Emit,
 
 def _is_user_error(exc: Exception) -> bool:
     """Errors every run would hit (a bad backend, a bad directory) end the sweep."""
-    from agents.errors import TinmenError
 
     return isinstance(exc, TinmenError)
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.errors import SweepError, SweepInterrupted
+from agents.backends.base import available_backends
+from agents.errors import SweepError, SweepInterrupted, did_you_mean
 from sim.engine.recorder import now_iso, write_json_atomic
 from sim.engine.run import BackendPool
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
@@ -337,14 +338,12 @@ def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars:
 
 def check_backends(plan: SweepPlan) -> None:
     """Every backend the runs name is registered (before anything runs)."""
-    from agents.backends.base import available_backends
 
     known = set(available_backends())
     for config, cell in zip(plan.cell_configs, plan.cells, strict=True):
         for i, agent in enumerate(config.get("agents", [])):
             name = agent.get("backend")
             if name not in known:
-                from agents.errors import did_you_mean
 
                 where = f"{plan.source}: cell {cell}" if cell else plan.source
                 raise SweepError(f"{where}: agents.{i}.backend: unknown backend {name!r}; "

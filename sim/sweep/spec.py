@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agents.errors import ScenarioError, did_you_mean
 from sim.scenario.loader import read_yaml, set_dotted, validate_scenario
+from sim.scenario.reference import section_markdown
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 RESERVED_KEYS = ("run.seed",)
@@ -462,6 +463,5 @@ def plan_from_json(payload: Mapping[str, Any]) -> SweepPlan:
 
 def sweep_reference() -> str:
     """The sweep-file reference (README section), generated from `SweepSpec`."""
-    from sim.scenario.reference import section_markdown
 
     return section_markdown("sweep file", SweepSpec) + "\n"

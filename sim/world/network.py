@@ -15,56 +15,15 @@ Only first-hand experiences are passed on (one hop); a customer never hears its 
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from agents.errors import ScenarioError, did_you_mean
+from sim.scenario.edge_list import read_edge_list
 from sim.scenario.schema import EdgeList, Network, RandomGraph, ScaleFree, SmallWorld
-
-_SEPARATOR = re.compile(r"[,\s]+")
-
-
-def read_edge_list(path: str | Path, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Read an edge list of customer ids; return the two endpoint index arrays.
-
-    One edge per line: two customer ids separated by a comma or whitespace. Blank lines and
-    lines starting with `#` are skipped. Raises `ScenarioError` (one line, naming the file and
-    the line) for an unreadable file, a malformed line or an unknown customer id.
-    """
-    path = Path(path)
-    index = {name: i for i, name in enumerate(ids)}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read the edge list ({exc})") from exc
-    left: list[int] = []
-    right: list[int] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = [f for f in _SEPARATOR.split(line) if f]
-        if len(fields) != 2:
-            raise ScenarioError(
-                f"{path}: line {number}: expected two customer ids separated by a comma or "
-                f"spaces, got {line[:60]!r}"
-            )
-        for name in fields:
-            if name not in index:
-                hint = did_you_mean(name, ids[:10000])
-                raise ScenarioError(
-                    f"{path}: line {number}: unknown customer id {name!r} (ids are "
-                    f"<group>-<index>, e.g. {ids[0]!r}){hint}"
-                )
-        left.append(index[fields[0]])
-        right.append(index[fields[1]])
-    return np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
 
 
 def adjacency_from_edges(left: np.ndarray, right: np.ndarray, n: int) -> sp.csr_array:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.prompts import format_amount
+from sim.scenario.edge_list import customer_ids
 from sim.scenario.schema import CustomerGroup, Dirichlet, LogNormal, Scenario, Uniform
-from sim.world.market import attribute_matrix, customer_utilities
+from sim.world.market import attribute_matrix, company_utilities, customer_utilities
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,6 @@ class Market:
     @classmethod
     def from_scenario(cls, scenario: Scenario) -> Market:
         """Build catalogue matrices and company utilities from a validated scenario."""
-        from sim.world.market import company_utilities
-
         names: list[str] = []
         for product in scenario.products:
             names.extend(a for a in product.attributes if a not in names)
@@ -98,15 +98,6 @@ class Population:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-def customer_ids(scenario: Scenario) -> tuple[str, ...]:
-    """Every customer's id, `<group>-<index>` (zero-padded), in population order."""
-    ids: list[str] = []
-    for group in scenario.customers:
-        width = len(str(group.count))
-        ids.extend(f"{group.group}-{i:0{width}d}" for i in range(1, group.count + 1))
-    return tuple(ids)
 
 
 def sample_scalar(spec: float | LogNormal | Uniform, size: int, rng: np.random.Generator
@@ -172,7 +163,6 @@ def sample_population(scenario: Scenario, market: Market, rng: np.random.Generat
 def render_request(group: CustomerGroup, market: Market, utility: np.ndarray,
                    weights: np.ndarray, budget: float) -> str:
     """The customer's request: the group's template filled in, or one rendered from utility."""
-    from agents.prompts import format_amount
 
     affordable = np.flatnonzero(market.prices <= budget)
     ranked = affordable[np.argsort(-utility[affordable], kind="stable")]
