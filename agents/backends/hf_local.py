@@ -214,6 +214,8 @@ class HFBackend:
     def generate_streaming(self, requests: Sequence[DecisionRequest],
                            on_result: ResultSink | None) -> list[Completion]:
         """`generate`, calling `on_result(index, completion)` after each micro-batch."""
+        if not requests:
+            return []  # the tokenizer cannot encode an empty list
         prompts = [render_prompt(self.tokenizer, r.messages) for r in requests]
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from agents.errors import BackendCreationError, did_you_mean
 from agents.prompts import SELLER_NOTE
@@ -80,6 +81,7 @@ class ScriptedBackend:
     """
 
     name = "scripted"
+    cacheable = False  # answers are written by the script, not sampled
 
     def __init__(
         self,
@@ -114,6 +116,10 @@ class ScriptedBackend:
         text = self._answers[self._next % len(self._answers)]
         self._next += 1
         return text
+
+    def describe(self) -> dict[str, Any]:
+        """No settings beyond the script, which `model` names."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 
 from agents.backends.base import Backend
+from agents.backends.wrappers import parsed_answer
 from agents.errors import FatalBackendError
-from agents.parsing import parse_choice
 from agents.prefix import prefix_share
 from agents.prompts import (
     ListingEntry,
@@ -447,7 +447,7 @@ class MarketModel(mesa.Model):
                 methods[i] = "failed"
                 failures[i] = f"backend: {completion.failure or 'no text returned'}"
                 continue
-            parsed = parse_choice(completion.text, request.context.options)
+            parsed = parsed_answer(request, completion)
             methods[i] = parsed.method
             refused[i] = parsed.refused
             if parsed.choice is not None:

@@ -256,9 +256,8 @@ def describe_backends(backends: Mapping[str, Backend]) -> list[dict[str, Any]]:
     for agent_id, b in backends.items():
         entry = entries.get(id(b))
         if entry is None:
-            describe = getattr(b, "describe", None)
             entry = {"name": b.name, "model": b.model, "agents": [],
-                     "settings": describe() if describe else {}}
+                     "settings": b.describe()}
             entries[id(b)] = entry
         entry["agents"].append(agent_id)
     return list(entries.values())
