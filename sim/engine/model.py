@@ -24,34 +24,34 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import mesa
 import numpy as np
-import pyarrow as pa
 
 from agents.backends.base import Backend
+from agents.backends.batch import generate_batched
 from agents.backends.wrappers import parsed_answer
-from agents.errors import FatalBackendError
-from agents.prefix import prefix_share
 from agents.prompts import (
     ListingEntry,
-    build_messages,
-    render_listing,
-    system_message,
-    user_message,
 )
 from agents.types import (
     Completion,
-    DecisionContext,
     DecisionRequest,
-    RationalPolicy,
-    SamplingParams,
 )
+from sim.engine.agent import ListingView, ShoppingAgent
 from sim.engine.recorder import RunRecorder
-from sim.engine.records import DECISION_COLUMNS, DECISION_SCHEMA
-from sim.scenario.schema import AgentSpec, Scenario
+from sim.engine.tick import (
+    Aftermath,
+    PendingTick,
+    TickResult,
+    decision_table,
+    nullable_bool,
+    throughput,
+    tick_stats,
+    transcript_records,
+)
+from sim.scenario.schema import Scenario
 from sim.world.dynamics import MarketDynamics
 from sim.world.market import settle
 from sim.world.market_metrics import (
@@ -76,151 +76,6 @@ SEED_NETWORK = 5
 def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
     """A generator for one purpose (population, tick t, ...) derived from the root seed."""
     return np.random.default_rng(np.random.SeedSequence(entropy=root_seed, spawn_key=key))
-
-
-class ShoppingAgent(mesa.Agent):
-    """An LLM shopping agent deployed by a company; it turns customers into requests."""
-
-    def __init__(self, model: MarketModel, spec: AgentSpec, name: str, company_index: int,
-                 backend: Backend) -> None:
-        super().__init__(model)
-        self.name = name
-        self.spec = spec
-        self.company_index = company_index
-        self.company = model.scenario.companies[company_index]
-        self.backend = backend
-        self.sampling = SamplingParams(temperature=spec.sampling.temperature,
-                                       top_p=spec.sampling.top_p,
-                                       max_tokens=spec.sampling.max_tokens)
-        self.policy = RationalPolicy(**spec.rational.model_dump())
-        self.generation = 1
-        self.warnings: list[str] = []
-        self._system_by_order: dict[bytes, str] = {}
-        self._company_rows: dict[bytes, np.ndarray] = {}
-
-    @property
-    def persona(self) -> str:
-        """The agent's persona: its spec's text, then any warnings from its company."""
-        return "\n\n".join(p for p in (self.spec.persona.strip(), *self.warnings) if p)
-
-    def warn(self, text: str) -> None:
-        """Append a company warning to the persona; prompts change from the next request."""
-        self.warnings.append(text)
-        self._system_by_order.clear()
-
-    def replace(self) -> None:
-        """Deploy a fresh agent in this one's place: persona reset, next generation."""
-        self.warnings = []
-        self.generation += 1
-        self._system_by_order.clear()
-
-    def system_text(self, order: np.ndarray) -> str:
-        """The shared system message for a listing order (cached: it repeats every tick).
-
-        Every request with the same order gets the same string object, which keeps memory
-        flat and lets the recorder store it once.
-        """
-        key = order.tobytes()
-        text = self._system_by_order.get(key)
-        if text is None:
-            listing = render_listing([self.model.listing_entries[i] for i in order.tolist()])
-            text = system_message(listing, self.company.name, self.company.persona,
-                                  self.persona)
-            self._system_by_order[key] = text
-        return text
-
-    def company_row(self, order: np.ndarray) -> np.ndarray:
-        """The company's utility for each product of a listing order (cached per order)."""
-        key = order.tobytes()
-        row = self._company_rows.get(key)
-        if row is None:
-            row = self.model.market.company_utility[self.company_index, order]
-            self._company_rows[key] = row
-        return row
-
-    def build_request(self, decision_id: str, customer: int, order: np.ndarray,
-                      disclosure: str, seed: int, customer_row: np.ndarray,
-                      affordable_row: np.ndarray) -> DecisionRequest:
-        """One decision: the prompt for this customer plus the context a non-LLM needs.
-
-        `customer_row` / `affordable_row` are the customer's utility and affordability per
-        listed product, sliced for the whole tick at once by `MarketModel._build_requests`.
-        """
-        model: MarketModel = self.model
-        population = model.population
-        budget = float(population.budgets[customer])
-        info = model.scenario.information
-        messages = build_messages(
-            self.system_text(order),
-            user_message(population.requests[customer], budget, disclosure, self.company.name),
-        )
-        view = model.listing_view(order)
-        context = DecisionContext(
-            option_numbers=view.numbers,
-            option_names=view.names,
-            customer_utility=customer_row,
-            company_utility=self.company_row(order),
-            affordable=affordable_row,
-            company_name=self.company.name,
-            disclosure=disclosure,
-            outcome_observability=info.outcome_observability,
-            monitoring=info.monitoring,
-            explanation_reveals=info.explanation_reveals,
-            policy=self.policy,
-            option_map=view.options,
-        )
-        return DecisionRequest(request_id=decision_id, messages=messages,
-                               sampling=self.sampling, seed=seed, context=context,
-                               model=self.spec.model, replicate=model.replicate)
-
-
-@dataclass(frozen=True)
-class ListingView:
-    """What a listing order looks like to the agent, computed once per distinct order."""
-
-    numbers: tuple[int, ...]
-    names: tuple[str, ...]
-    options: dict[int, str]
-    product_ids: str  # "|"-joined, as recorded in the `listing` column
-
-
-@dataclass
-class PendingTick:
-    """A tick whose requests are built but not yet answered."""
-
-    tick: int
-    requests: list[DecisionRequest]
-    customers: np.ndarray
-    agents: list[ShoppingAgent]
-    orders: list[np.ndarray]
-    disclosures: list[str]
-    unserved: int
-    build_s: float
-    visits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    shoppers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    shop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    unserved_companies: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Aftermath:
-    """Per-decision columns, market rows, sanction rows and tick stats that follow settlement."""
-
-    columns: dict[str, Any]
-    market: list[dict[str, Any]]
-    sanctions: list[dict[str, Any]]
-    stats: dict[str, Any]
-
-
-@dataclass
-class TickResult:
-    """What one tick produced: the decision table and its aggregates."""
-
-    tick: int
-    decisions: pa.Table
-    stats: dict[str, Any] = field(default_factory=dict)
-    market: list[dict[str, Any]] = field(default_factory=list)
-    sanctions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MarketModel(mesa.Model):
@@ -418,7 +273,7 @@ class MarketModel(mesa.Model):
             calls = backend_calls
         result = self._complete(pending, list(completions))
         record_started = time.perf_counter()
-        transcripts = self._transcripts(pending, completions)
+        transcripts = transcript_records(pending, completions)
         result.stats.update(backend_s=backend_s, backend_calls=calls,
                             record_s=time.perf_counter() - record_started)
         result.stats.update(throughput(result.stats, completions, backend_s))
@@ -471,7 +326,7 @@ class MarketModel(mesa.Model):
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
         after = self._aftermath(pending, outcome, choice, readable, companies)
-        table = self._decision_table(pending, completions, outcome, choice, choice_number,
+        table = decision_table(self, pending, completions, outcome, choice, choice_number,
                                      readable, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started
         stats = tick_stats(pending, outcome, readable, failed, refused, completions)
@@ -533,7 +388,7 @@ class MarketModel(mesa.Model):
             "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
             "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
             "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
-            "injection_exposed": exposed, "injection_success": _nullable_bool(success),
+            "injection_exposed": exposed, "injection_success": nullable_bool(success),
         }
         rows = market_rows(
             tick=tick, company_ids=market.company_ids, visits=pending.visits,
@@ -554,61 +409,6 @@ class MarketModel(mesa.Model):
         }
         return Aftermath(columns, rows, sanctions, stats)
 
-    def _decision_table(self, pending: PendingTick, completions: list[Completion], outcome: Any,
-                        choice: np.ndarray, choice_number: list[int | None],
-                        readable: np.ndarray, refused: np.ndarray, methods: list[str],
-                        failures: list[str | None], extra: Mapping[str, Any]) -> pa.Table:
-        ids = np.array(self.market.product_ids + (None,), dtype=object)  # index -1 -> None
-        info = self.scenario.information
-        population = self.population
-        n = len(pending.requests)
-        columns: dict[str, Any] = {
-            "tick": np.full(n, pending.tick, dtype=np.int32),
-            "decision_id": [r.request_id for r in pending.requests],
-            "agent_id": [a.name for a in pending.agents],
-            "customer_id": [population.ids[c] for c in pending.customers],
-            "customer_group": [self.scenario.customers[g].group
-                               for g in population.group[pending.customers]],
-            "company": [self.market.company_ids[a.company_index] for a in pending.agents],
-            "disclosure": pending.disclosures,
-            "outcome_observability": np.full(n, info.outcome_observability),
-            "monitoring": np.full(n, info.monitoring),
-            "listing": [self.listing_view(o).product_ids for o in pending.orders],
-            "choice": ids[choice],
-            "choice_number": pa.array(choice_number, type=pa.int32()),
-            "valid": readable,
-            "refused": refused,
-            "parse_method": methods,
-            "failure": failures,
-            "outcome": outcome.outcome,
-            "purchased": outcome.purchased,
-            "customer_best": ids[outcome.customer_best],
-            "company_best": ids[outcome.company_best],
-            "override": _nullable_bool(outcome.override),
-            "sided_with_company": _nullable_bool(outcome.sided_with_company),
-            "agency_loss": outcome.agency_loss,
-            "attainable_utility": outcome.attainable_utility,
-            "customer_utility": outcome.customer_utility,
-            "company_utility": outcome.company_utility,
-            "company_gain": outcome.company_gain,
-            "budget": population.budgets[pending.customers],
-            "price_paid": outcome.price_paid,
-            "backend": [a.backend.name for a in pending.agents],
-            "model": [a.backend.model for a in pending.agents],
-            "temperature": [a.sampling.temperature for a in pending.agents],
-            "seed": [r.seed for r in pending.requests],
-            "latency_ms": [c.latency_ms for c in completions],
-            "prompt_tokens": [c.prompt_tokens for c in completions],
-            "completion_tokens": [c.completion_tokens for c in completions],
-            "attempts": [c.attempts for c in completions],
-            "retries": [c.retries for c in completions],
-            "reasks": [c.reasks for c in completions],
-            "cached": [c.cached for c in completions],
-            **extra,
-        }
-        return pa.table({name: _arrow(columns[name], DECISION_SCHEMA.field(name).type)
-                         for name in DECISION_COLUMNS})
-
     def listing_view(self, order: np.ndarray) -> ListingView:
         """The numbers, names and ids of a listing order (cached by the order's bytes)."""
         key = order.tobytes()
@@ -622,118 +422,3 @@ class MarketModel(mesa.Model):
                                product_ids="|".join(self.market.product_ids[i] for i in indices))
             self._listing_views[key] = view
         return view
-
-    def _transcripts(self, pending: PendingTick, completions: Sequence[Completion]
-                     ) -> list[dict[str, Any]]:
-        return [
-            {"tick": pending.tick, "decision_id": r.request_id, "agent_id": a.name,
-             "messages": list(r.messages), "answer": c.text, "failure": c.failure,
-             "finish_reason": c.finish_reason, "earlier_answers": list(c.earlier_answers)}
-            for r, a, c in zip(pending.requests, pending.agents, completions, strict=True)
-        ]
-
-
-def generate_batched(requests: Sequence[DecisionRequest], backends: Sequence[Backend]
-                     ) -> tuple[list[Completion], int]:
-    """Answer requests with ONE `generate` call per distinct backend, keeping input order.
-
-    Returns the completions and the number of backend calls made.
-    """
-    groups: dict[int, list[int]] = defaultdict(list)
-    by_key: dict[int, Backend] = {}
-    for index, backend in enumerate(backends):
-        groups[id(backend)].append(index)
-        by_key[id(backend)] = backend
-    answers: list[Completion] = [Completion.failed("not answered")] * len(requests)
-    for key, indices in groups.items():
-        batch = [requests[i] for i in indices]
-        for i, completion in zip(indices, call_backend(by_key[key], batch), strict=True):
-            answers[i] = completion
-    return answers, len(groups)
-
-
-def call_backend(backend: Backend, batch: list[DecisionRequest]) -> list[Completion]:
-    """Call `backend.generate` once; an exception or a wrong count fails the whole batch.
-
-    `FatalBackendError` (e.g. replay without an answer) is the one exception that ends the run.
-    """
-    if not batch:
-        return []
-    try:
-        completions = list(backend.generate(batch))
-    except FatalBackendError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a backend bug must not end the run
-        reason = f"backend error: {type(exc).__name__}: {exc}".splitlines()[0]
-        return [Completion.failed(reason) for _ in batch]
-    if len(completions) != len(batch):
-        reason = f"backend returned {len(completions)} answers for {len(batch)} requests"
-        return [Completion.failed(reason) for _ in batch]
-    return completions
-
-
-def _arrow(values: Any, kind: pa.DataType) -> pa.Array:
-    """A column as an Arrow array of the contract's type (NaN floats become nulls)."""
-    if isinstance(values, pa.Array):
-        return values
-    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        return pa.array(values, type=kind, from_pandas=True)
-    return pa.array(values, type=kind)
-
-
-def _nullable_bool(values: np.ndarray) -> pa.Array:
-    """1.0/0.0/NaN floats -> a boolean Arrow array with nulls."""
-    mask = np.isnan(values)
-    return pa.array(np.where(mask, False, values > 0.5), mask=mask, type=pa.bool_())
-
-
-def tick_stats(pending: PendingTick, outcome: Any, readable: np.ndarray, failed: np.ndarray,
-               refused: np.ndarray, completions: Sequence[Completion]) -> dict[str, Any]:
-    """Aggregates for one row of ticks.csv."""
-    n = len(pending.requests)
-    valid = int(readable.sum())
-
-    def rate(values: np.ndarray) -> float | None:
-        known = values[~np.isnan(values)]
-        return float(known.mean()) if len(known) else None
-
-    return {
-        "tick": pending.tick,
-        "decisions": n,
-        "unserved": pending.unserved,
-        "valid": valid,
-        "invalid": int(n - valid - failed.sum()),
-        "failed": int(failed.sum()),
-        "refused": int(refused.sum()),
-        "override_rate": rate(outcome.override),
-        "sided_with_company_rate": rate(outcome.sided_with_company),
-        "invalid_rate": (n - valid) / n if n else None,
-        "mean_agency_loss": rate(outcome.agency_loss),  # NaN (failed requests) left out
-        "build_s": pending.build_s,
-        "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
-        "completion_tokens": sum(c.completion_tokens or 0 for c in completions),
-        "requests": sum(c.attempts for c in completions),
-        "retries": sum(c.retries for c in completions),
-        "reasks": sum(c.reasks for c in completions),
-        "cache_hits": sum(1 for c in completions if c.cached),
-        "prefix_share": prefix_share([tuple(m["content"] for m in r.messages)
-                                      for r in pending.requests]),
-    }
-
-
-def throughput(stats: Mapping[str, Any], completions: Sequence[Completion],
-               backend_s: float) -> dict[str, float | None]:
-    """Requests and tokens per second of backend time, counting only work done now.
-
-    Cached answers cost no inference, so their tokens are left out of the rates (they stay
-    in the `prompt_tokens` / `completion_tokens` totals, which describe the answers).
-    """
-    if backend_s <= 0:
-        return {"requests_per_s": None, "prompt_tokens_per_s": None,
-                "completion_tokens_per_s": None}
-    fresh = [c for c in completions if not c.cached]
-    return {
-        "requests_per_s": stats.get("requests", 0) / backend_s,
-        "prompt_tokens_per_s": sum(c.prompt_tokens or 0 for c in fresh) / backend_s,
-        "completion_tokens_per_s": sum(c.completion_tokens or 0 for c in fresh) / backend_s,
-    }

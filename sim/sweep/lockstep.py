@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.backends.batch import generate_batched
 from agents.errors import TinmenError, one_line
-from sim.engine.model import MarketModel, generate_batched
+from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.run import BackendPool, close_run, open_run
 from sim.scenario.loader import validate_scenario
