@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import functools
-import json
 import platform
 import sys
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
-from agents.backends.base import LLM_BACKENDS, Backend, create_backend
-from agents.backends.cache import CachedBackend, KeyRecipe, ReplayBackend, ResponseCache
-from agents.backends.options import BackendOptions
-from agents.backends.wrappers import MeteredBackend, ReaskingBackend
-from agents.errors import BackendCreationError, BackendError, FatalBackendError
+from agents.backends.base import Backend
+from agents.backends.batch import generate_batched
+from agents.backends.pool import build_backends
+from agents.backends.wrappers import MeteredBackend
+from agents.errors import BackendError, FatalBackendError
+from agents.types import DecisionRequest
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.records import DECISIONS
 from sim.scenario.loader import scenario_hash
-from sim.scenario.schema import AgentSpec, Scenario
+from sim.scenario.schema import Scenario
 
 VERSIONED_PACKAGES = ("tinmen", "mesa", "numpy", "pandas", "pyarrow", "pydantic", "openai")
 
@@ -88,166 +89,6 @@ def package_versions() -> dict[str, str]:
     Read once per process (reading package metadata is slow, and a sweep starts many runs).
     """
     return dict(_installed_versions())
-
-
-def options_key(options: Mapping[str, Any] | None) -> str:
-    """A hashable, order-independent key for backend options."""
-    return json.dumps(dict(options or {}), sort_keys=True, default=repr)
-
-
-class BackendPool:
-    """Backends shared by every run that asks for the same (name, model, options).
-
-    A sweep keeps one pool for all its runs, so runs that use the same server or local model
-    share one backend object, and a lockstep tick sends them ONE batch. `options` are the
-    command line's backend flags, applied over every agent's `backend_options`; `cache` and
-    `fresh` put LLM backends behind the response cache. `preset` registers ready-made
-    backends under (name, model) (tests use it to count calls).
-    """
-
-    def __init__(self, options: Mapping[str, Any] | None = None, *,
-                 cache: str | Path | None = None, fresh: bool = False,
-                 preset: Mapping[tuple[str, str | None], Backend] | None = None) -> None:
-        if fresh and cache is None:
-            raise BackendError("--fresh: it bypasses the response cache, so it needs "
-                               "--cache PATH")
-        self.options = dict(options or {})
-        self.cache = cache
-        self.fresh = fresh
-        self._backends: dict[tuple[Any, ...], Backend] = {}
-        for (name, model), backend in (preset or {}).items():
-            self._backends[(name, model)] = backend
-
-    @classmethod
-    def from_flags(cls, flags: Mapping[str, Any] | None) -> BackendPool:
-        """A pool from the command line's backend flags: option fields plus `cache`/`fresh`.
-
-        This is the one mapping a sweep hands to its executors (worker processes and Ray
-        tasks included), so every share of a sweep builds the same backends.
-        """
-        options = dict(flags or {})
-        cache = options.pop("cache", None)
-        fresh = bool(options.pop("fresh", False))
-        return cls(options, cache=cache, fresh=fresh)
-
-    def get(self, name: str, model: str | None, spec: AgentSpec | None = None, *,
-            where: str = "backend") -> Backend:
-        """The shared backend for (name, model, effective options), created on first use."""
-        if (name, model) in self._backends:  # preset, or a backend that takes no options
-            return self._backends[(name, model)]
-        try:
-            if name not in LLM_BACKENDS:
-                backend = MeteredBackend(create_backend(name, model=model))
-                self._backends[(name, model)] = backend
-                return backend
-            opts = effective_options(spec, self.options)
-            key = (name, model, opts)
-            if key not in self._backends:
-                self._backends[key] = _llm_backend(name, model, opts, self.cache, self.fresh)
-            return self._backends[key]
-        except BackendCreationError as exc:
-            raise BackendError(f"{where} ({name}): {exc}") from exc
-
-    def for_scenario(self, scenario: Scenario, *, backend: str | None = None,
-                     model: str | None = None) -> dict[str, Backend]:
-        """Map every agent spec id of `scenario` to its (shared) backend.
-
-        `backend` and `model` override every agent's choice (the CLI's --backend / --model).
-        """
-        return {
-            spec.id: self.get(backend or spec.backend,
-                              model if model is not None else spec.model, spec,
-                              where=f"agents.{spec.id}.backend")
-            for spec in scenario.agents
-        }
-
-    def backends(self) -> list[Backend]:
-        """Every backend created so far, once each."""
-        return list({id(b): b for b in self._backends.values()}.values())
-
-    def uses_llm(self) -> bool:
-        """Whether any backend created so far calls a language model."""
-        return any(isinstance(k[0], str) and k[0] in LLM_BACKENDS for k in self._backends)
-
-    def close(self) -> None:
-        """Close every backend in the pool."""
-        for backend in self.backends():
-            backend.close()
-        self._backends.clear()
-
-
-def build_backends(scenario: Scenario, *, backend: str | None = None, model: str | None = None,
-                   options: Mapping[str, Any] | None = None, cache: str | Path | None = None,
-                   fresh: bool = False) -> dict[str, Backend]:
-    """One backend per distinct (name, model, options) among the agents, shared by them.
-
-    `backend` and `model` override every agent's choice (the CLI's --backend / --model);
-    `options` override every agent's `backend_options`; `cache` / `fresh` put LLM backends
-    behind the response cache.
-    """
-    pool = BackendPool(options, cache=cache, fresh=fresh)
-    try:
-        by_agent = pool.for_scenario(scenario, backend=backend, model=model)
-        if cache is not None and not pool.uses_llm():
-            raise BackendError(
-                f"--cache {cache}: no agent uses an LLM backend "
-                f"({', '.join(sorted(LLM_BACKENDS))}), so there is nothing to cache; "
-                "drop --cache or pass --backend")
-    except BaseException:
-        pool.close()
-        raise
-    return by_agent
-
-
-FLAG_NAMES = {"timeout_s": "--timeout", "base_urls": "--base-url"}
-"""Backend-option fields whose command-line flag is not the field's name."""
-
-
-def effective_options(spec: AgentSpec | None, overrides: Mapping[str, Any] | None
-                      ) -> BackendOptions:
-    """An agent's backend options with the command line's overrides applied and validated."""
-    base = spec.backend_options if spec is not None else BackendOptions()
-    if not overrides:
-        return base
-    merged = {**base.model_dump(), **overrides}
-    try:
-        return BackendOptions.model_validate(merged)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if field and field.split(".")[0] in overrides:
-            name = field.split(".")[0]
-            flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
-            raise BackendError(f"{flag} {error.get('input')!r}: {message}") from exc
-        where = f"agents.{spec.id}.backend_options" if spec is not None else "backend options"
-        raise BackendError(f"{where} with the command-line flags: {message}") from exc
-
-
-def _llm_backend(name: str, model: str | None, opts: BackendOptions,
-                 cache: str | Path | None, fresh: bool) -> Backend:
-    """Create one LLM backend and wrap it: cache, re-ask, accounting."""
-    inner: Backend
-    if name == "replay":
-        if cache is None:
-            raise BackendCreationError(
-                "--backend replay answers from a response cache; give --cache PATH")
-        if fresh:
-            raise BackendCreationError("--fresh cannot be combined with --backend replay")
-        inner = ReplayBackend(model, cache=ResponseCache(cache, must_exist=True), options=opts)
-    else:
-        inner = create_backend(name, model=model, options=opts)
-        if cache is not None:
-            try:
-                store = ResponseCache(cache)
-            except BackendCreationError:
-                inner.close()
-                raise
-            inner = CachedBackend(inner, store, KeyRecipe.from_options(model, opts),
-                                  fresh=fresh)
-    if opts.retry_invalid > 0:
-        inner = ReaskingBackend(inner, opts.retry_invalid)
-    return MeteredBackend(inner, opts)
 
 
 def describe_backends(backends: Mapping[str, Backend]) -> list[dict[str, Any]]:
@@ -363,7 +204,9 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     try:
         bar = _progress_bar(scenario.run.ticks, progress)
         while model_.running:
-            model_.step()
+            step = advance([model_])
+            if step.failures:
+                raise step.failures[0]
             stats = model_.last_result.stats if model_.last_result else {}
             rate = stats.get("decisions", 0) / max(stats.get("wall_s", 1.0), 1e-9)
             bar.set_postfix(decisions=stats.get("decisions", 0), per_s=f"{rate:.0f}")
@@ -385,6 +228,58 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         manifest = close_run(recorder, status, error, backends=describe_backends(backends),
                              backend_usage=backend_usage(backends))
     return summarise(Path(out_dir), manifest)
+
+
+@dataclass
+class Step:
+    """What one `advance` did: the shared batch and the models that failed in it."""
+
+    prepared: int
+    """Models whose tick was prepared (and so took part in the batch)."""
+    requests: int
+    backend_calls: int
+    backend_s: float
+    batch_sizes: Counter[str]
+    """Requests per `backend/model` in the shared batch."""
+    failures: dict[int, Exception] = field(default_factory=dict)
+    """Index (in the `models` given) -> the exception that stopped that model this step."""
+
+
+def advance(models: Sequence[MarketModel]) -> Step:
+    """Advance every model one tick, answered by ONE batch per backend: the one tick driver.
+
+    Each model prepares its tick (`prepare_next_tick`), all requests go out together through
+    `generate_batched`, and each model completes its tick with its own slice (`step(answers)`).
+    A single run passes one model; a lockstep sweep passes all its active runs. A model whose
+    preparation or completion raises is reported in `failures` and the others go on;
+    `FatalBackendError` and interrupts end the step for everyone.
+    """
+    requests: list[DecisionRequest] = []
+    owners: list[Backend] = []
+    spans: list[tuple[int, int, int]] = []
+    failures: dict[int, Exception] = {}
+    for k, model in enumerate(models):
+        try:
+            batch = model.prepare_next_tick()
+            backends = model.pending_backends(model.pending)
+        except Exception as exc:  # noqa: BLE001 - fail this model only
+            failures[k] = exc
+            continue
+        spans.append((k, len(requests), len(batch)))
+        requests.extend(batch)
+        owners.extend(backends)
+    started = time.perf_counter()
+    completions, calls = generate_batched(requests, owners)
+    backend_s = time.perf_counter() - started
+    for k, start, n in spans:
+        own_calls = len({id(b) for b in owners[start:start + n]})
+        try:
+            models[k].step(completions[start:start + n], backend_s=backend_s,
+                           backend_calls=own_calls)
+        except Exception as exc:  # noqa: BLE001 - fail this model only
+            failures[k] = exc
+    sizes = Counter(f"{b.name}/{b.model}" for b in owners)
+    return Step(len(spans), len(requests), calls, backend_s, sizes, failures)
 
 
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:

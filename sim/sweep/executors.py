@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import register_backend, registry_entries
+from agents.backends.pool import BackendPool
 from agents.errors import SweepError, TinmenError
-from sim.engine.run import BackendPool
 from sim.sweep.lockstep import RunJob, install_stop_signals, run_lockstep, split_shares
 
 Handle = Callable[[dict[str, Any]], None]

@@ -1,9 +1,9 @@
 """Lockstep execution: many runs advance tick by tick together, one batch per backend per tick.
 
-Each step, every active run builds its next tick's requests (`prepare_next_tick`); the
-requests of all runs are concatenated and answered by ONE `generate_batched` call, which
-sends one batch to each distinct backend (runs share backends through a `BackendPool`); the
-answers are split back in order and each run settles and records its tick (`step`). Runs
+Each step hands every active run's model to `sim.engine.run.advance`, the one tick driver
+(the single-run path uses it too): the requests of all runs are answered by ONE
+`generate_batched` call, which sends one batch to each distinct backend (runs share backends
+through a `BackendPool`), and each run settles and records its tick. Runs
 that finish are closed and published to the sweep's combined dataset, and waiting runs take
 their place (at most `max_active` at a time). This is what keeps a shared inference server
 busy: a sweep of 240 one-tick runs makes one backend call.
@@ -18,18 +18,18 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.backends.batch import generate_batched
+from agents.backends.pool import BackendPool
 from agents.errors import TinmenError, one_line
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
-from sim.engine.run import BackendPool, close_run, open_run
+from sim.engine.run import advance, close_run, open_run
 from sim.scenario.loader import validate_scenario
 from sim.sweep.store import SweepLayout
 
@@ -222,40 +222,20 @@ def _advance(active: list[ActiveRun], layout: SweepLayout, emit: Emit, *, step: 
              worker: int, session: int) -> None:
     """One lockstep step: every active run does one tick, answered by one shared batch."""
     started = time.perf_counter()
-    requests: list[Any] = []
-    backends: list[Any] = []
-    spans: list[tuple[ActiveRun, int, int]] = []
-    for run in active:
-        try:
-            batch = run.model.prepare_next_tick()
-            owners = run.model.pending_backends(run.model.pending)
-        except Exception as exc:  # noqa: BLE001 - fail this run only
-            _stop(run, "failed", exc, emit)
-            continue
-        spans.append((run, len(requests), len(batch)))
-        requests.extend(batch)
-        backends.extend(owners)
-    call_started = time.perf_counter()
-    completions, calls = generate_batched(requests, backends)
-    backend_s = time.perf_counter() - call_started
-    for run, start, n in spans:
-        own_calls = len({id(b) for b in backends[start:start + n]})
-        try:
-            run.model.step(completions[start:start + n], backend_s=backend_s,
-                           backend_calls=own_calls)
-        except Exception as exc:  # noqa: BLE001 - fail this run only
-            _stop(run, "failed", exc, emit)
-            continue
-        if not run.model.running:
+    done = advance([run.model for run in active])
+    for k, run in enumerate(active):
+        if k in done.failures:
+            _stop(run, "failed", done.failures[k], emit)
+        elif not run.model.running:
             _finish(run, layout, emit)
     wall_s = time.perf_counter() - started
-    sizes = Counter(f"{b.name}/{b.model}" for b in backends)
+    sizes = done.batch_sizes
     emit({"type": "step", "session": session, "worker": worker, "step": step,
-          "runs": len(spans), "requests": len(requests), "backend_calls": calls,
+          "runs": done.prepared, "requests": done.requests, "backend_calls": done.backend_calls,
           "batch_sizes": ";".join(f"{k}={v}" for k, v in sizes.items()),
-          "max_batch": max(sizes.values(), default=0), "backend_s": round(backend_s, 6),
+          "max_batch": max(sizes.values(), default=0), "backend_s": round(done.backend_s, 6),
           "wall_s": round(wall_s, 6),
-          "decisions_per_s": round(len(requests) / wall_s, 1) if wall_s > 0 else None})
+          "decisions_per_s": round(done.requests / wall_s, 1) if wall_s > 0 else None})
 
 
 def _finish(run: ActiveRun, layout: SweepLayout, emit: Emit) -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import available_backends
+from agents.backends.pool import BackendPool
 from agents.errors import SweepError, SweepInterrupted, did_you_mean
 from sim.engine.recorder import now_iso, write_json_atomic
-from sim.engine.run import BackendPool
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
 from sim.sweep.spec import SweepPlan

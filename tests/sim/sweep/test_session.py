@@ -16,10 +16,10 @@ import pytest
 import yaml
 
 from agents.backends import base as backend_registry
+from agents.backends.pool import BackendPool
 from agents.backends.scripted import ScriptedBackend
 from agents.errors import SweepError, TinmenError
 from cli.main import main
-from sim.engine.run import BackendPool
 from sim.sweep.session import run_sweep
 from sim.sweep.spec import load_plan
 from tests.conftest import REPO, mini_scenario
@@ -206,14 +206,14 @@ def test_default_directory_is_stable_and_other_sweeps_are_refused(tmp_path, monk
 def test_a_failing_run_is_recorded_and_retried_on_resume(tmp_path, monkeypatch):
     from sim.engine.model import MarketModel
 
-    original = MarketModel._complete
+    original = MarketModel.step
 
-    def broken(self, pending, completions):
+    def broken(self, *args, **kwargs):
         if self.scenario.run.ticks == 2:
             raise RuntimeError("model bug")
-        return original(self, pending, completions)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(MarketModel, "_complete", broken)
+    monkeypatch.setattr(MarketModel, "step", broken)
     path = write_sweep(tmp_path, {"grid": {"run.ticks": [1, 2]}, "replicates": 2})
     out = tmp_path / "out"
     result = run_sweep(load_plan(path), out, progress=False)
@@ -226,7 +226,7 @@ def test_a_failing_run_is_recorded_and_retried_on_resume(tmp_path, monkeypatch):
         manifest = json.loads((out / "runs" / entry["run_id"] / "manifest.json").read_text())
         assert manifest["status"] == "failed" and "model bug" in manifest["error"]
     assert len(rows(out)) == 2 * 12  # only the completed runs are in the dataset
-    monkeypatch.setattr(MarketModel, "_complete", original)
+    monkeypatch.setattr(MarketModel, "step", original)
     again = run_sweep(load_plan(path), out, progress=False)
     assert (again.skipped, again.completed, again.failed) == (2, 4, 0)
     assert len(rows(out)) == 2 * 12 + 2 * 24
