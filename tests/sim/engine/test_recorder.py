@@ -1,38 +1,31 @@
-"""The recorder's transcript encoding: fast path and general path give the same JSON."""
+"""The recorder's transcripts: any answer text comes back exactly; engine records stay fast."""
 
 from __future__ import annotations
 
-import json
+from agents.backends.scripted import ScriptedBackend
+from analysis.transcripts import load_transcripts
+from sim.engine.recorder import SharedPrompts
+from sim.engine.run import run_scenario
+from sim.scenario.loader import validate_scenario
+from tests.conftest import mini_scenario
 
-from sim.engine.recorder import RunRecorder
-
-
-def test_fast_transcript_line_matches_json(tmp_path):
-    recorder = RunRecorder(tmp_path / "run")
-    record = {"tick": 3, "decision_id": "t3-1", "agent_id": 'a"b',
-              "messages": [{"role": "system", "content": "S \u00e9"},
-                           {"role": "user", "content": 'he said "hi"\n\x01'}],
-              "answer": None, "failure": "backend: x\ty", "finish_reason": "length",
-              "earlier_answers": ["first \"try\"", None]}
-    line = recorder._transcript_line(record)
-    ref = recorder._prompts.ref("S \u00e9")
-    assert json.loads(line) == {**record, "messages": [{"role": "system", "ref": ref},
-                                                       record["messages"][1]]}
+ODD_ANSWERS = ['he said "hi"\n\x01 Choice: 1', "back\\slash\ttab \u00e9 \u2603 Choice: 2", None]
 
 
-def test_unusual_records_take_the_general_path(tmp_path):
-    recorder = RunRecorder(tmp_path / "run")
-    record = {"tick": 1, "note": "extra key", "messages": [{"role": "system", "content": "S"}]}
-    decoded = json.loads(recorder._transcript_line(record))
-    assert decoded["note"] == "extra key" and decoded["messages"][0]["ref"].startswith("p")
+def test_transcripts_keep_any_text_exactly(tmp_path):
+    run_scenario(validate_scenario(mini_scenario(), "t"), tmp_path / "run", progress=False,
+                 backends={"bot": ScriptedBackend(answers=ODD_ANSWERS)})
+    records = load_transcripts(tmp_path / "run")
+    assert len(records) > len(ODD_ANSWERS)
+    for i, record in enumerate(records):
+        assert record["answer"] == ODD_ANSWERS[i % len(ODD_ANSWERS)]
+        assert record["failure"] == (None if record["answer"] is not None
+                                     else "scripted failure")
+        assert [m["role"] for m in record["messages"]] == ["system", "user"]
+        assert all(isinstance(m["content"], str) and m["content"] for m in record["messages"])
 
 
 def test_engine_records_take_the_fast_path(tmp_path, monkeypatch):
-    from sim.engine.recorder import SharedPrompts
-    from sim.engine.run import run_scenario
-    from sim.scenario.loader import validate_scenario
-    from tests.conftest import mini_scenario
-
     def slow_path_used(self, message):
         raise AssertionError("an engine transcript record fell back to json.dumps")
 
