@@ -34,6 +34,7 @@ from analysis.intervals import (
     bootstrap_mean_interval,
     wilson_interval,
 )
+from analysis.ordering import sort_by_design
 
 MIN_REPLICATES = 5
 """Fewest replicate runs in a group for the bootstrap to resample runs rather than customers."""
@@ -96,7 +97,7 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
                                  level=level))
         rows.append(row)
     columns = [*keys, *metric_columns()]
-    return pd.DataFrame(rows, columns=columns)
+    return sort_by_design(pd.DataFrame(rows, columns=columns), keys)
 
 
 def metric_columns() -> list[str]:

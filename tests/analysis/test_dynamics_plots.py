@@ -77,6 +77,15 @@ def test_tick_plots_and_overview(run_dir):
         "Injection success rate"]
 
 
+def test_overview_draws_only_panels_with_data(run_dir):
+    market, ticks, _ = read_dynamics(run_dir)
+    market = market.assign(mean_trust=np.nan)
+    ticks = ticks.assign(injection_success_rate=np.nan)
+    overview = plot_dynamics_overview(market, ticks)
+    titles = [ax.get_title() for ax in overview.axes if ax.get_visible()]
+    assert titles == ["Market share", "Company profit", "Override rate", "Customer welfare"]
+
+
 def test_missing_column_and_missing_files_are_clear(tmp_path):
     with pytest.raises(ValueError, match="needs column"):
         plot_market_shares(pd.DataFrame({"tick": [1], "company": ["a"]}))
