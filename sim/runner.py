@@ -29,6 +29,7 @@ from sim.config import AgentSpec, Scenario
 from sim.errors import BackendError
 from sim.loader import scenario_hash
 from sim.model import MarketModel
+from sim.reading import deferral_text, reading_lines, reading_mix
 from sim.recorder import RunRecorder
 from sim.records import DECISIONS
 
@@ -50,6 +51,7 @@ class RunSummary:
     injection_success_rate: float | None = None
     failed: int = 0
     top_failure: str | None = None
+    reading: Mapping[str, int] | None = None  # answers per reading method (sim.reading)
 
     @property
     def all_failed(self) -> bool:
@@ -62,7 +64,8 @@ class RunSummary:
             return "n/a" if value is None else f"{100 * value:.1f}%"
 
         rates = (f"override rate {pct(self.override_rate)}, sided with company "
-                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
+                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}"
+                 f"{deferral_text(self.reading or {})}")
         if self.injection_success_rate is not None:
             rates += f", injection success {pct(self.injection_success_rate)}"
         failures = ([f"{self.failed} of {self.decisions} requests failed; most common reason: "
@@ -72,6 +75,7 @@ class RunSummary:
             f"in {self.wall_s:.1f}s",
             rates,
             *failures,
+            *reading_lines(self.reading or {}),
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
             "prompts.jsonl, ticks.csv, market.csv, sanctions.csv)",
         ]
@@ -397,7 +401,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=[
-        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure"])
+        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure",
+        "parse_method"])
     failed = table.loc[table["outcome"] == "failed", "failure"]
     def mean(column: str) -> float | None:
         values = table[column].dropna()
@@ -415,6 +420,7 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         injection_success_rate=mean("injection_success"),
         failed=len(failed),
         top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
+        reading=reading_mix(table["parse_method"]),
     )
 
 

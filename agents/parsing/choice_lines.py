@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from agents.parsing.catalogue import _Catalogue
 from agents.parsing.results import _REFUSAL_READ, _Read
@@ -27,8 +28,24 @@ _LINE_PREFIX_RE = re.compile(r"[\s#>|]*(?:[-+\u2022]\s+)?")
 
 def _read_choice_lines(plain: str, catalogue: _Catalogue) -> _Read | None:
     """The reading of the last choice line whose value can be read, or None."""
+    return next(_choice_line_reads(plain, catalogue), None)
+
+
+def _choice_line_numbers(plain: str, catalogue: _Catalogue) -> set[int]:
+    """Every listed number some choice line of the answer names."""
+    numbers: set[int] = set()
+    for read in _choice_line_reads(plain, catalogue):
+        if read.kind == "number" and read.number in catalogue.numbers:
+            numbers.add(read.number)
+        elif read.kind == "ambiguous":
+            numbers.update(n for n in read.numbers if n in catalogue.numbers)
+    return numbers
+
+
+def _choice_line_reads(plain: str, catalogue: _Catalogue) -> Iterator[_Read]:
+    """The readings of every choice line whose value can be read, last first."""
     if not _LABEL_HINT_RE.search(plain):
-        return None
+        return
     lines = plain.splitlines()
     for index in range(len(lines) - 1, -1, -1):
         line = lines[index]
@@ -44,8 +61,7 @@ def _read_choice_lines(plain: str, catalogue: _Catalogue) -> _Read | None:
                 value = _next_nonblank(lines, index)
             read = _read_value(value, catalogue)
             if read is not None:
-                return read
-    return None
+                yield read
 
 
 def _next_nonblank(lines: list[str], index: int) -> str:

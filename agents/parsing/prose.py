@@ -88,6 +88,11 @@ def _read_prose(plain: str, catalogue: _Catalogue) -> ParsedChoice:
     return _REFUSED if refusals else _NO_CHOICE
 
 
+def _mentioned_numbers(plain: str, catalogue: _Catalogue) -> set[int]:
+    """The listed products the text mentions, by name or by id."""
+    return {m.number for m in _find_mentions(plain, catalogue)} & catalogue.numbers
+
+
 def _find_refusals(plain: str, clause_starts: list[int]) -> list[re.Match[str]]:
     """Every refusal in the text whose negation and verb are in the same clause.
 

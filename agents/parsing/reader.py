@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping
 
 from agents.parsing.catalogue import _catalogue
-from agents.parsing.choice_lines import _read_bare, _read_choice_lines
+from agents.parsing.choice_lines import _choice_line_numbers, _read_bare, _read_choice_lines
+from agents.parsing.deferral import deferred, hands_back
 from agents.parsing.json_answers import _read_json
-from agents.parsing.prose import _read_prose
+from agents.parsing.prose import _mentioned_numbers, _read_prose
 from agents.parsing.results import _EMPTY, ParsedChoice, _finish
 from agents.parsing.text import _plain
 
@@ -64,13 +65,25 @@ def _parse(text: object, options: Mapping[int, str]) -> ParsedChoice:
     catalogue = _catalogue(options)
     plain = _plain(text)
 
+    hand_back = hands_back(plain)
+    if hand_back:
+        offered = _choice_line_numbers(plain, catalogue)
+        if len(offered) >= 2:  # "the Tesla [Choice: 1] or the Porsche [Choice: 2]?"
+            return deferred(offered, catalogue)
     read = _read_choice_lines(plain, catalogue) or _read_bare(plain, catalogue)
     if read is not None:
         return _finish(read, "choice_line", catalogue)
     read = _read_json(text, catalogue)
     if read is not None:
         return _finish(read, "json", catalogue)
-    return _read_prose(plain, catalogue)
+    prose = _read_prose(plain, catalogue)
+    if hand_back:
+        # Asked to choose, the customer gets the choice unless exactly one product was
+        # named and chosen ("I recommend the Tesla; let me know if you'd like me to order").
+        mentioned = _mentioned_numbers(plain, catalogue)
+        if not (prose.valid and mentioned == {prose.choice}):
+            return deferred(mentioned, catalogue)
+    return prose
 
 
 def _fast_choice(text: str, options: Mapping[int, str]) -> ParsedChoice | None:

@@ -14,6 +14,7 @@ METHODS: tuple[str, ...] = (
     "prose_id",
     "prose_name",
     "refusal",
+    "deferred",
     "unparsed",
     "empty",
 )
@@ -33,6 +34,11 @@ class ParsedChoice:
     method: str
     refused: bool = False
     reason: str | None = None
+
+    @property
+    def deferred(self) -> bool:
+        """True when the agent handed the choice back to the customer (method ``deferred``)."""
+        return self.method == "deferred"
 
     @property
     def valid(self) -> bool:

@@ -25,7 +25,7 @@ _NUMBER_WORDS = {
 _VALUE_NUMBER_RE = re.compile(
     r"""
     (?:(?:product|option|item|listing|number|no|id|buy|purchase|the)\b\.?\s*[:#.]?\s*
-      |[#\[(]\s*)*
+      |[#\[(<]\s*)*
     (?:(?P<digits>\d{1,30})(?!\d|[.,]\d)
       |(?P<word>one|two|three|four|five|six|seven|eight|nine|ten)
        (?=\s*(?:$|[\])(.,:;!/-])))
@@ -50,11 +50,37 @@ _CONTINUATION_RE = re.compile(
 )
 
 
+# The answer form echoed before the value: "[numeric product ID, digits only] 2",
+# "<product number> 2". A placeholder holds a letter; "[2]" is a value, not a placeholder.
+_PLACEHOLDER_RE = re.compile(
+    r"(?:<[^<>\n]{0,80}>|\[[^\[\]\n]{0,80}\]|\{[^{}\n]{0,80}\}|\([^()\n]{0,80}\))"
+    r"[\s:=-]*"
+)
+_LETTER_RE = re.compile(r"[a-z]")
+
+
 def _read_value(value: str, catalogue: _Catalogue) -> _Read | None:
-    """Read what follows a choice label (or a JSON string): number, name or refusal."""
+    """Read what follows a choice label (or a JSON string): number, name or refusal.
+
+    An echoed placeholder before the value ("<product number> 2") is skipped when the
+    value cannot be read with it.
+    """
     value = value.strip().strip("\"'").strip()
     if not value:
         return None
+    read = _read_plain_value(value, catalogue)
+    if read is not None:
+        return read
+    placeholder = _PLACEHOLDER_RE.match(value)
+    if placeholder is not None and _LETTER_RE.search(value, 0, placeholder.end()):
+        rest = value[placeholder.end() :]
+        if rest.strip() and not _PLACEHOLDER_RE.match(rest):
+            return _read_plain_value(rest.strip(), catalogue)
+    return None
+
+
+def _read_plain_value(value: str, catalogue: _Catalogue) -> _Read | None:
+    """Read a stripped, non-empty value: a number, a product name or a refusal word."""
     match = _VALUE_NUMBER_RE.match(value)
     if match is not None:
         number = _number_of(match)
