@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from agents.backends.random_lm import build_random_lm
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
+
+from agents.backends.random_lm import build_random_lm, sample_answers
 from agents.parsing import parse_choice
 from agents.prompts import ANSWER_FORMAT, ROLE
 
@@ -28,32 +31,23 @@ VEHICLE = {1: "Tesla Model 3", 2: "Ford Explorer"}
 LISTING = "1: Tesla Model 3 (price 40,000) electric: yes\n2: Ford Explorer (price 50,000)"
 
 
-def sample_answers(count: int, max_new_tokens: int, seed: int) -> list[str]:
-    """`count` sampled answers of the tiny random model to a vehicle prompt."""
-    import torch
-    import transformers
+GIBBERISH_PROMPT = [
+    {"role": "system", "content": f"{ROLE}\n\n{LISTING}\n\n{ANSWER_FORMAT}"},
+    {"role": "user", "content": "I need a car for my family. Budget: 55,000."},
+]
+"""The vehicle decision, as the random model is asked it."""
 
+
+def random_model_answers(count: int, max_new_tokens: int, seed: int) -> list[str]:
+    """`count` sampled answers of the tiny random model to the vehicle prompt."""
     with tempfile.TemporaryDirectory() as folder:
         path = build_random_lm(folder, seed=seed)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
-        model = transformers.AutoModelForCausalLM.from_pretrained(path)
-    messages = [{"role": "system", "content": f"{ROLE}\n\n{LISTING}\n\n{ANSWER_FORMAT}"},
-                {"role": "user", "content": "I need a car for my family. Budget: 55,000."}]
-    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    prompt = tokenizer(text, return_tensors="pt").input_ids
-    torch.manual_seed(seed)
-    answers: list[str] = []
-    while len(answers) < count:
-        batch = min(48, count - len(answers))
-        out = model.generate(prompt.repeat(batch, 1), attention_mask=torch.ones_like(
-            prompt.repeat(batch, 1)), do_sample=True, temperature=1.0, top_k=0,
-            max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-        answers += tokenizer.batch_decode(out[:, prompt.shape[1]:], skip_special_tokens=True)
-    return answers
+        return sample_answers(path, GIBBERISH_PROMPT, count, max_new_tokens=max_new_tokens,
+                              seed=seed)
 
 
 def readings(parse, answers: list[str]) -> Counter:
-    """How many answers each (method, chose something) reading got."""
+    """How many answers each reading method got."""
     return Counter(parse(a, VEHICLE).method for a in answers)
 
 
@@ -75,7 +69,7 @@ def main() -> None:
     if args.load is not None:
         answers = [json.loads(line) for line in args.load.read_text().splitlines()]
     else:
-        answers = sample_answers(args.answers, args.max_new_tokens, args.seed)
+        answers = random_model_answers(args.answers, args.max_new_tokens, args.seed)
     if args.save is not None:
         args.save.write_text("".join(json.dumps(a) + "\n" for a in answers))
     parsers = {"current": parse_choice}

@@ -48,6 +48,15 @@ def hands_back(plain: str) -> bool:
     return _HAND_BACK_RE.search(plain) is not None
 
 
+_SENTENCE_END_RE = re.compile(r"[.!?\n]")
+
+
+def in_question(plain: str, pos: int) -> bool:
+    """Whether the sentence around ``pos`` is a question (ends with "?")."""
+    end = _SENTENCE_END_RE.search(plain, pos)
+    return end is not None and end.group() == "?"
+
+
 def deferred(numbers: set[int] | frozenset[int], catalogue: _Catalogue) -> ParsedChoice:
     """The ``deferred`` result, naming the listed products the answer offered."""
     listed = [str(n) for n in sorted(n for n in numbers if n in catalogue.numbers)]

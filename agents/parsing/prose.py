@@ -13,7 +13,9 @@ from agents.parsing.prose_patterns import (
     _CONTRAST_GAP,
     _CUE_RE,
     _FILLER_NEGATION_RE,
+    _FIT_RE,
     _ID_MENTION_RE,
+    _NAME_ONLY_REST_RE,
     _NEGATION_RE,
     _NEGATION_WINDOW,
     _POST_RE,
@@ -83,14 +85,32 @@ def _read_prose(plain: str, catalogue: _Catalogue) -> ParsedChoice:
             # not stop the one product left standing from being the choice.
             if any(t is None or t == leaders[0] for t in targets):
                 return _REFUSED
-            return ParsedChoice(leaders[0], _prose_method(mentions, leaders[0], top))
+            # A bare mention is no recommendation (random text mentions products too): the
+            # evidence is a refusal of the other products, or an answer that is only a name.
+            if targets or _only_a_name(plain, mentions):
+                return ParsedChoice(leaders[0], _prose_method(mentions, leaders[0], top))
+            return _unrecommended(leaders[0])
         return _REFUSED if refusals else _ambiguous(leaders)
     return _REFUSED if refusals else _NO_CHOICE
 
 
-def _mentioned_numbers(plain: str, catalogue: _Catalogue) -> set[int]:
-    """The listed products the text mentions, by name or by id."""
-    return {m.number for m in _find_mentions(plain, catalogue)} & catalogue.numbers
+def _only_a_name(plain: str, mentions: list[_Mention]) -> bool:
+    """Whether the answer is one product mention and nothing else ("The Ford Explorer.")."""
+    if len(mentions) != 1:
+        return False
+    rest = plain[: mentions[0].start] + " " + plain[mentions[0].end :]
+    return _NAME_ONLY_REST_RE.fullmatch(rest) is not None
+
+
+def _unrecommended(number: int) -> ParsedChoice:
+    """An unparsed result for a product mentioned without any sign that it was chosen."""
+    return ParsedChoice(None, "unparsed", reason=f"no recommendation: mentions {number} only")
+
+
+def _listed_mentions(plain: str, catalogue: _Catalogue) -> list[tuple[int, int]]:
+    """(position, number) of every mention of a listed product, by name or by id."""
+    return [(m.start, m.number) for m in _find_mentions(plain, catalogue)
+            if m.number in catalogue.numbers]
 
 
 def _find_refusals(plain: str, clause_starts: list[int]) -> list[re.Match[str]]:
@@ -219,7 +239,7 @@ def _post_standing(plain: str, pos: int) -> int:
     """The standing given by praise right after a mention (2, 1, -1 if negated, else 0)."""
     match = _POST_RE.match(plain, pos)
     if match is None:
-        return 0
+        return 1 if _FIT_RE.match(plain, pos) else 0
     if match.group("n1") or match.group("n2") or _FILLER_NEGATION_RE.search(match["filler"]):
         return -1
     return 2 if match.group("strong") else 1

@@ -67,6 +67,14 @@ _POST_RE = re.compile(
     """,
     re.VERBOSE,
 )
+# Fit right after a mention: "the tesla model 3 fits your needs", "... suits the customer".
+_FIT_RE = re.compile(
+    r"""[\s,)\]"'*]*(?:\([^()]{0,80}\)[\s,]*)?(?:which\s+|that\s+)?"""
+    r"(?:(?:best|perfectly|really|truly|also|fully)\s+)?(?:fits|suits|meets|matches|satisfies)"
+    r"\s+(?:all\s+(?:of\s+)?)?(?:you|your|the\s+customer|their)\b"
+)
+# What may surround a product named on its own: articles, punctuation, "product".
+_NAME_ONLY_REST_RE = re.compile(r"[\s\W]*(?:(?:the|a|an|product|option)\b[\s\W]*)*")
 _FILLER_NEGATION_RE = re.compile(r"\b(?:not|no|never|less)\b|n't")
 _NEGATION_RE = re.compile(r"\b(?:not|never|cannot|unable|refuse[sd]?|refusing)\b|n't\b")
 # Negations that praise: "you won't regret buying", "you can't go wrong choosing".

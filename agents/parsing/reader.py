@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 from agents.parsing.catalogue import _catalogue
 from agents.parsing.choice_lines import _choice_line_numbers, _read_bare, _read_choice_lines
-from agents.parsing.deferral import deferred, hands_back
+from agents.parsing.deferral import deferred, hands_back, in_question
 from agents.parsing.json_answers import _read_json
-from agents.parsing.prose import _mentioned_numbers, _read_prose
+from agents.parsing.prose import _listed_mentions, _read_prose
 from agents.parsing.results import _EMPTY, ParsedChoice, _finish
 from agents.parsing.text import _plain
 
@@ -80,8 +80,12 @@ def _parse(text: object, options: Mapping[int, str]) -> ParsedChoice:
     if hand_back:
         # Asked to choose, the customer gets the choice unless exactly one product was
         # named and chosen ("I recommend the Tesla; let me know if you'd like me to order").
-        mentioned = _mentioned_numbers(plain, catalogue)
-        if not (prose.valid and mentioned == {prose.choice}):
+        # A product named only in a question ("would you prefer the X?") is offered.
+        mentions = _listed_mentions(plain, catalogue)
+        mentioned = {number for _, number in mentions}
+        if not (prose.valid and mentioned == {prose.choice}) or all(
+            in_question(plain, pos) for pos, _ in mentions
+        ):
             return deferred(mentioned, catalogue)
     return prose
 
