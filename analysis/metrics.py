@@ -94,7 +94,7 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     """
     keys = group_keys(by)
     _require(decisions, [*keys, "valid", "override", "sided_with_company", "refused",
-                         "parse_method", "agency_loss", "attainable_utility", "company_gain"])
+                         "agency_loss", "attainable_utility", "company_gain"])
     rows = []
     if keys:
         groups = decisions.groupby(keys, dropna=False, sort=True, observed=True)
@@ -131,8 +131,7 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
         "sided": true_count(group["sided_with_company"]),
         "refusal": (int((group["refused"].to_numpy(dtype=bool) & valid).sum()),
                     int(valid.sum())),
-        "deferral": (int(((group["parse_method"] == "deferred").to_numpy(dtype=bool)
-                          & valid).sum()), int(valid.sum())),
+        "deferral": deferral_count(group, valid),
         "invalid": (int((~valid).sum()), n),
     }
     out: dict[str, float | int | str] = {"n": n, "n_valid": int(valid.sum())}
@@ -154,6 +153,18 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
                                                level=level)
         out.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})
     return out
+
+
+def deferral_count(group: pd.DataFrame, valid: np.ndarray) -> tuple[int, int]:
+    """(deferred, valid) decisions; (0, 0), a rate of NaN, without a `parse_method` column.
+
+    Run files always have the column; a frame built by hand without it has no way to say
+    whether an answer was deferred, so its deferral rate is unknown rather than zero.
+    """
+    if "parse_method" not in group:
+        return 0, 0
+    deferred = (group["parse_method"] == "deferred").to_numpy(dtype=bool) & valid
+    return int(deferred.sum()), int(valid.sum())
 
 
 def cluster_labels(group: pd.DataFrame, cluster: Cluster) -> tuple[str, np.ndarray | None]:
