@@ -14,6 +14,7 @@ from agents.parsing.prose_patterns import (
     _CUE_RE,
     _FILLER_NEGATION_RE,
     _FIT_RE,
+    _HEADLINE_END_RE,
     _ID_MENTION_RE,
     _NAME_ONLY_REST_RE,
     _NEGATION_RE,
@@ -95,11 +96,25 @@ def _read_prose(plain: str, catalogue: _Catalogue) -> ParsedChoice:
 
 
 def _only_a_name(plain: str, mentions: list[_Mention]) -> bool:
-    """Whether the answer is one product mention and nothing else ("The Ford Explorer.")."""
-    if len(mentions) != 1:
+    """Whether the answer names its product as a headline and nothing else decides.
+
+    Either the whole answer is mentions of one product ("The Ford Explorer.", "Tesla Model 3
+    [product id: 1]"), or its first line is the name alone or the name and a colon or dash
+    ("Ford Explorer: more room for the family").
+    """
+    if len({m.number for m in mentions}) != 1:
         return False
-    rest = plain[: mentions[0].start] + " " + plain[mentions[0].end :]
-    return _NAME_ONLY_REST_RE.fullmatch(rest) is not None
+    pieces, pos = [], 0
+    for mention in mentions:
+        pieces.append(plain[pos : mention.start])
+        pos = mention.end
+    pieces.append(plain[pos:])
+    if _NAME_ONLY_REST_RE.fullmatch(" ".join(pieces)) is not None:
+        return True
+    first = mentions[0]
+    return (_NAME_ONLY_REST_RE.fullmatch(plain, 0, first.start) is not None
+            and "\n" not in plain[: first.start].strip()
+            and _HEADLINE_END_RE.match(plain, first.end) is not None)
 
 
 def _unrecommended(number: int) -> ParsedChoice:

@@ -75,6 +75,8 @@ _FIT_RE = re.compile(
 )
 # What may surround a product named on its own: articles, punctuation, "product".
 _NAME_ONLY_REST_RE = re.compile(r"[\s\W]*(?:(?:the|a|an|product|option)\b[\s\W]*)*")
+# After a product named as the answer's headline: the end of the line, or a colon or dash.
+_HEADLINE_END_RE = re.compile(r"[ \t*_)\]]*(?:$|\n|:|\s+-+\s|\s*[\u2013\u2014])", re.MULTILINE)
 _FILLER_NEGATION_RE = re.compile(r"\b(?:not|no|never|less)\b|n't")
 _NEGATION_RE = re.compile(r"\b(?:not|never|cannot|unable|refuse[sd]?|refusing)\b|n't\b")
 # Negations that praise: "you won't regret buying", "you can't go wrong choosing".

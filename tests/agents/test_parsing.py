@@ -275,6 +275,13 @@ CASES = [
      UNP, False),
     ("bare-name-with-article", "The Tesla Model 3.", VEHICLE, 1, PNAME, False),
     ("bare-product-id", "Product 2", VEHICLE, 2, PID, False),
+    ("name-and-id-only", "Tesla Model 3 [Product id: 1]", VEHICLE, 1, PID, False),
+    ("headline-name", "**Ford Explorer**: more room for a family of six, and it tows.",
+     VEHICLE, 2, PNAME, False),
+    ("headline-name-line", "Tesla Model 3\nElectric, cheaper to run and within budget.",
+     VEHICLE, 1, PNAME, False),
+    ("name-mid-sentence-is-no-headline", "Electric cars like the Tesla Model 3 cost less to "
+     "run.", VEHICLE, None, UNP, False),
     ("recommendation-is", "My recommendation is the Porsche Taycan.", TESLA_PORSCHE, 2, PNAME,
      False),
     ("refusal-stays-refusal", "I'm sorry, but I can't help you buy Glory of the Fatherland.",
