@@ -11,11 +11,16 @@ wins:
    decision, even if the explanation above it argues, hedges or apologises. The *last*
    such line wins, since models sometimes restate or correct themselves. ``Choice: none``
    (``N/A``, ``None of these`` ...) is a refusal. A whole answer that is only a number
-   (``2``) is read the same way.
+   (``2``) is read the same way. An echoed answer form before the value is skipped
+   (``Choice: [numeric product ID, digits only] 2``, ``Choice: <product number> 2``).
 2. **JSON** (``json``). An object, bare or in a fenced block, with a key such as
    ``choice``, ``product_id`` or ``selection``; ``null`` or ``"none"`` is a refusal.
    Structured output is explicit, but it only comes second because a JSON object can
    also be an incidental part of a longer answer.
+   **Deferred** (``deferred``, see `agents.parsing.deferral`): an answer that asks the
+   customer to choose and whose choice lines name two or more products is checked first;
+   one with no choice line or JSON choice is deferred unless its prose chose exactly the one
+   product it names, outside a question.
 3. **Prose** (``prose_id`` / ``prose_name``). Answers that ignore the form: "I recommend
    product 2", "The best option for you is the Ford Explorer". Every mention of a listed
    product (by id or by a distinctive part of its name) gets a standing from the words
@@ -23,7 +28,10 @@ wins:
    praised ("... is a good choice"), rejected (after unlike, rather than, over, not, a
    negated verb, or a refusal earlier in the same clause) or neutral. The one product
    with the best standing is the choice. A tie is reported as ambiguous rather than
-   guessed, and so is a prose answer that only lists facts about several products.
+   guessed, and so is a prose answer that only lists facts about several products. A
+   product that is merely mentioned (neutral standing) is chosen only with other evidence:
+   a refusal of the other products, or an answer that is the name alone or opens with it as
+   a headline. Random text that happens to name a product is no choice.
    Short forms of a name ("Model 3", "Explorer") count only when no other listed product
    shares them, and generic words ("car", "film", "love") never do.
 4. **Refusal** (``refusal``). "I'm sorry, but I cannot purchase ..." with nothing
