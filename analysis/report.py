@@ -250,7 +250,7 @@ def metric_display(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
                       zip(table["invalid_rate"], table["invalid_lo"], table["invalid_hi"],
                           strict=True)]
     for rate, label in (("override", "override"), ("sided", "sided with company"),
-                        ("refusal", "refusal")):
+                        ("refusal", "refusal"), ("deferral", "deferred")):
         out[label] = [fmt_rate(r, lo, hi) for r, lo, hi in
                       zip(table[f"{rate}_rate"], table[f"{rate}_lo"], table[f"{rate}_hi"],
                           strict=True)]

@@ -62,6 +62,28 @@ def build_random_lm(folder: str | Path, *, vocab_size: int = 400, hidden_size: i
     return folder
 
 
+def sample_answers(folder: str | Path, messages: list[dict[str, str]], count: int, *,
+                   max_new_tokens: int = 120, seed: int = 0, batch: int = 48) -> list[str]:
+    """`count` answers sampled (temperature 1, no top-k) from the model saved in `folder`.
+
+    The answers of a random-weight model are gibberish made of the tokenizer's shopping
+    words, which is what the parser's false-reading checks need.
+    """
+    torch = require("torch", "hf")
+    transformers = require("transformers", "hf")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer(text, return_tensors="pt").input_ids
+    torch.manual_seed(seed)
+    answers: list[str] = []
+    while len(answers) < count:
+        ids = prompt.repeat(min(batch, count - len(answers)), 1)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                             temperature=1.0, top_k=0, max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.pad_token_id)
+        answers += tokenizer.batch_decode(out[:, prompt.shape[1]:], skip_special_tokens=True)
+    return answers
 SIZES = {"tiny": {}, "0.5b": {"hidden_size": 1024, "layers": 28, "heads": 16,
                               "intermediate_size": 4096}}
 """Named model sizes for the command line: tiny (~40k parameters) and 0.5b."""

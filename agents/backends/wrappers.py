@@ -31,11 +31,15 @@ def reask_seed(seed: int, attempt: int) -> int:
 
 
 def needs_reask(request: DecisionRequest, completion: Completion) -> bool:
-    """True when an answer arrived but names no listed product and is not a refusal."""
+    """True when an answer arrived but was not read as a choice, a refusal or a deferral.
+
+    A deferral (the agent handed the choice back to the customer) is the agent's answer, so
+    asking again would change what is measured.
+    """
     if completion.text is None or completion.failure is not None:
         return False
     parsed = parsed_answer(request, completion)
-    return parsed.choice is None and not parsed.refused
+    return parsed.choice is None and not parsed.refused and not parsed.deferred
 
 
 def parsed_answer(request: DecisionRequest, completion: Completion) -> Any:

@@ -40,6 +40,7 @@ from agents.types import (
     DecisionRequest,
 )
 from sim.engine.agent import ListingView, ShoppingAgent
+from sim.engine.reading import read_counts
 from sim.engine.recorder import RunRecorder
 from sim.engine.tick import (
     Aftermath,
@@ -293,6 +294,7 @@ class MarketModel(mesa.Model):
         readable = np.zeros(n, dtype=bool)
         failed = np.zeros(n, dtype=bool)
         refused = np.zeros(n, dtype=bool)
+        deferred = np.zeros(n, dtype=bool)  # handed back to the customer: valid, bought nothing
         methods: list[str] = [""] * n
         failures: list[str | None] = [None] * n
         for i, (request, completion) in enumerate(zip(pending.requests, completions,
@@ -311,6 +313,8 @@ class MarketModel(mesa.Model):
                 choice_number[i] = parsed.choice
             elif parsed.refused:
                 readable[i] = True
+            elif parsed.deferred:
+                deferred[i] = True
             else:
                 failures[i] = f"unparsed: {parsed.reason or 'no choice found'}"
                 if completion.finish_reason == "length":
@@ -320,17 +324,17 @@ class MarketModel(mesa.Model):
         settle_started = time.perf_counter()
         companies = np.array([a.company_index for a in pending.agents], dtype=np.int64)
         outcome = settle(customer=pending.customers, company=companies, choice=choice,
-                         readable=readable, failed=failed,
+                         readable=readable, failed=failed, deferred=deferred,
                          customer_utility=self.population.utility,
                          company_utility=self.market.company_utility,
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
         after = self._aftermath(pending, outcome, choice, readable, companies)
         table = decision_table(self, pending, completions, outcome, choice, choice_number,
-                                     readable, refused, methods, failures, after.columns)
+                               readable | deferred, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started
-        stats = tick_stats(pending, outcome, readable, failed, refused, completions)
-        stats.update(parse_s=parse_s, settle_s=settle_s, **after.stats)
+        stats = tick_stats(pending, outcome, readable | deferred, failed, refused, completions)
+        stats.update(parse_s=parse_s, settle_s=settle_s, **after.stats, **read_counts(methods))
         return TickResult(pending.tick, table, stats, after.market, after.sanctions)
 
     def _aftermath(self, pending: PendingTick, outcome: Any, choice: np.ndarray,
@@ -349,7 +353,9 @@ class MarketModel(mesa.Model):
                                             worst_feasible(customer_rows, feasible))
         # A request the backend never answered tells the customer nothing about the agent:
         # no experience signal, so trust stays where it was.
-        satisfaction = np.where(outcome.outcome == "failed", np.nan, satisfaction)
+        # Nor does a deferred answer, which served the customer a question, not a product.
+        satisfaction = np.where(np.isin(outcome.outcome, ("failed", "deferred")), np.nan,
+                                satisfaction)
         seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
                        np.array(pending.disclosures, dtype=object), readable,
                        info.outcome_observability, info.explanation_reveals, satisfaction,

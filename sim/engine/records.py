@@ -24,11 +24,12 @@ DECISION_SCHEMA = pa.schema([
     # the answer
     ("choice", pa.string()),              # product id, null when nothing was chosen
     ("choice_number", pa.int32()),        # number as shown in the listing
-    ("valid", pa.bool_()),                # parsed to a choice or a refusal
+    ("valid", pa.bool_()),                # parsed to a choice, a refusal or a deferral
     ("refused", pa.bool_()),
-    ("parse_method", pa.string()),
+    ("parse_method", pa.string()),        # a READ_METHODS value, or "failed"
     ("failure", pa.string()),             # why not valid; null when valid
-    ("outcome", pa.string()),             # purchased | refused | over_budget | invalid | failed
+    # purchased | refused | deferred | over_budget | invalid | failed
+    ("outcome", pa.string()),
     # settlement
     ("purchased", pa.bool_()),
     ("customer_best", pa.string()),
@@ -73,8 +74,18 @@ DECISION_SCHEMA = pa.schema([
 
 DECISION_COLUMNS: tuple[str, ...] = tuple(DECISION_SCHEMA.names)
 
+READ_METHODS: tuple[str, ...] = (
+    "choice_line", "json", "prose_id", "prose_name", "refusal", "deferred", "unparsed",
+    "empty",
+)
+"""How an answer was read (`agents.parsing.METHODS`); requests never answered are "failed"."""
+
+READ_COLUMNS: tuple[str, ...] = tuple(f"read_{method}" for method in READ_METHODS)
+"""`ticks.csv` columns counting the tick's answers read by each method."""
+
 TICK_COLUMNS: tuple[str, ...] = (
-    "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused",
+    "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused", "deferred",
+    *READ_COLUMNS,
     "override_rate", "sided_with_company_rate", "invalid_rate", "mean_agency_loss",
     "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
     "sanctions",

@@ -22,6 +22,7 @@ from agents.backends.wrappers import MeteredBackend
 from agents.errors import BackendError, FatalBackendError
 from agents.types import DecisionRequest
 from sim.engine.model import MarketModel
+from sim.engine.reading import deferral_text, reading_lines, reading_mix
 from sim.engine.recorder import RunRecorder
 from sim.engine.records import DECISIONS
 from sim.scenario.loader import scenario_hash
@@ -45,6 +46,7 @@ class RunSummary:
     injection_success_rate: float | None = None
     failed: int = 0
     top_failure: str | None = None
+    reading: Mapping[str, int] | None = None  # answers per reading method (sim.engine.reading)
 
     @property
     def all_failed(self) -> bool:
@@ -57,7 +59,8 @@ class RunSummary:
             return "n/a" if value is None else f"{100 * value:.1f}%"
 
         rates = (f"override rate {pct(self.override_rate)}, sided with company "
-                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
+                 f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}"
+                 f"{deferral_text(self.reading or {})}")
         if self.injection_success_rate is not None:
             rates += f", injection success {pct(self.injection_success_rate)}"
         failures = ([f"{self.failed} of {self.decisions} requests failed; most common reason: "
@@ -67,6 +70,7 @@ class RunSummary:
             f"in {self.wall_s:.1f}s",
             rates,
             *failures,
+            *reading_lines(self.reading or {}),
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
             "prompts.jsonl, ticks.csv, market.csv, sanctions.csv)",
         ]
@@ -285,7 +289,8 @@ def advance(models: Sequence[MarketModel]) -> Step:
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=[
-        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure"])
+        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure",
+        "parse_method"])
     failed = table.loc[table["outcome"] == "failed", "failure"]
     def mean(column: str) -> float | None:
         values = table[column].dropna()
@@ -303,6 +308,7 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         injection_success_rate=mean("injection_success"),
         failed=len(failed),
         top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
+        reading=reading_mix(table["parse_method"]),
     )
 
 

@@ -64,6 +64,7 @@ def decisions(cells: dict[Any, tuple[int, int, int]], *, column: str = "disclosu
             rows.append({column: value, "valid": is_valid, "override": override,
                          "sided_with_company": override if sided_equals_override else None,
                          "refused": False,
+                         "parse_method": "choice_line" if is_valid else "unparsed",
                          "agency_loss": 0.5 if override else (0.0 if is_valid else 1.0),
                          "attainable_utility": 1.0,
                          "company_gain": 1.0 if override else 0.0,
