@@ -72,7 +72,10 @@ def error_message(raw: bytes) -> str:
 class JsonClient:
     """Keep-alive JSON POSTs to one base URL; create and use it inside one event loop."""
 
-    def __init__(self, base_url: str, api_key: str | None, *, connections: int) -> None:
+    def __init__(self, base_url: str, api_key: str | None, *, connections: int,
+                 trust_env: bool = False) -> None:
+        """`trust_env` reads proxy settings and `.netrc` from the environment: needed behind
+        a corporate proxy to a hosted API, but it costs two thread-pool hops per request."""
         import aiohttp
 
         self.base_url = base_url.rstrip("/")
@@ -81,7 +84,7 @@ class JsonClient:
             self.headers["Authorization"] = f"Bearer {api_key}"
         connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0,
                                          keepalive_timeout=60, ttl_dns_cache=300)
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=True,
+        self.session = aiohttp.ClientSession(connector=connector, trust_env=trust_env,
                                              timeout=aiohttp.ClientTimeout(total=None),
                                              skip_auto_headers=("User-Agent",),
                                              auto_decompress=True)

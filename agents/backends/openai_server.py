@@ -191,8 +191,9 @@ class OpenAIBackend:
     async def _open_clients(self) -> list[JsonClient]:
         """One keep-alive pool per URL, created on the backend's loop at first use."""
         if not self._clients:
-            self._clients = [JsonClient(url, self._key, connections=self.options.max_concurrency)
-                             for url in self.urls]
+            hosted = self.options.server == "openai"  # may sit behind an HTTP proxy
+            self._clients = [JsonClient(url, self._key, connections=self.options.max_concurrency,
+                                        trust_env=hosted) for url in self.urls]
         return self._clients
 
     # ------------------------------------------------------------------ protocol
