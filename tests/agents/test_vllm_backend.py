@@ -162,7 +162,8 @@ def test_a_prompt_longer_than_the_context_fails_alone_before_generate(vllm):
     ((prompts, _),) = llm.calls
     assert len(prompts) == 2 and all("many words" not in p for p in prompts)
     assert answers[0].text and answers[2].text
-    assert answers[1].failure.startswith("prompt of ") and "max_model_len 1000" in answers[1].failure
+    reason = answers[1].failure
+    assert reason.startswith("prompt of ") and "max_model_len 1000" in reason
 
 
 def test_when_generate_raises_only_the_offending_request_fails(vllm):
