@@ -54,6 +54,18 @@ def transcript_index(path: str) -> data.TranscriptIndex:
     return data.TranscriptIndex(path)
 
 
+def lines(where: Any, frame: pd.DataFrame, columns: list[str], title: str,
+          height: int = 220) -> None:
+    """A per-tick line chart (points drawn too, so a single tick shows) of `columns`."""
+    long = frame.reset_index().melt(id_vars="tick", value_vars=columns, var_name="series")
+    chart = alt.Chart(long, title=title, height=height).mark_line(point=True).encode(
+        x=alt.X("tick:Q", axis=alt.Axis(format="d", tickMinStep=1)),
+        y=alt.Y("value:Q", title=None), color=alt.Color("series:N", title=None,
+                                                          legend=alt.Legend(orient="bottom")),
+        tooltip=["tick", "series", "value"])
+    where.altair_chart(chart, width="stretch")
+
+
 # ------------------------------------------------------------------------------ sections
 def overview_section(path: str, n_boot: int) -> None:
     """Status, progress, decisions, override rate, metrics by condition, per-tick series."""
@@ -76,18 +88,14 @@ def overview_section(path: str, n_boot: int) -> None:
         series = o.series.set_index("tick")
         rates = [c for c in ("override", "sided with company", "invalid") if c in series]
         left, right = st.columns(2)
-        left.caption("Rates")
-        left.line_chart(series[rates], height=220)
-        right.caption("Mean agency loss")
-        right.line_chart(series[["agency loss"]], height=220)
+        lines(left, series, rates, "Rates", 220)
+        lines(right, series, ["agency loss"], "Mean agency loss", 220)
         trust = [c for c in series if c.startswith("trust ")]
         share = [c for c in series if c.startswith("share ")]
         if trust:
             left, right = st.columns(2)
-            left.caption("Mean trust by company")
-            left.line_chart(series[trust], height=220)
-            right.caption("Market share by company")
-            right.line_chart(series[share], height=220)
+            lines(left, series, trust, "Mean trust by company", 220)
+            lines(right, series, share, "Market share by company", 220)
 
 
 def health_section(path: str) -> None:
@@ -106,15 +114,13 @@ def health_section(path: str) -> None:
     cols[4].metric("Cache hits (all ticks)", f"{int(frame['cache hits'].sum()):,}")
     series = frame.set_index("tick")
     left, right = st.columns(2)
-    left.caption("Requests per second")
-    left.line_chart(series[["requests/s"]], height=200)
-    right.caption("Tokens per second")
-    right.line_chart(series[["prompt tokens/s", "completion tokens/s"]], height=200)
+    lines(left, series, ["requests/s"], "Requests per second", 200)
+    lines(right, series, ["prompt tokens/s", "completion tokens/s"], "Tokens per second", 200)
     left, right = st.columns(2)
-    left.caption("Latency percentiles (ms)")
-    left.line_chart(series[["latency p50", "latency p90", "latency p99"]], height=200)
-    right.caption("Retries, re-asks, failures, cache hits")
-    right.line_chart(series[["retries", "re-asks", "failures", "cache hits"]], height=200)
+    lines(left, series, ["latency p50", "latency p90", "latency p99"],
+          "Latency percentiles (ms)", 200)
+    lines(right, series, ["retries", "re-asks", "failures", "cache hits"],
+          "Retries, re-asks, failures, cache hits", 200)
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
