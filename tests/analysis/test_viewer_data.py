@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +17,6 @@ from analysis.viewer import data
 from tests.analysis.conftest import run_into
 from tests.conftest import SCENARIOS
 
-REPO = Path(__file__).resolve().parents[2]
 N_BOOT = 50
 
 
@@ -28,16 +25,6 @@ def market_run(tmp_path_factory) -> Path:
     """A finished 3-tick run of the market-dynamics scenario (trust and share per tick)."""
     return run_into(tmp_path_factory.mktemp("viewer") / "market",
                     SCENARIOS / "market_dynamics.yaml", overrides=("run.ticks=3",))
-
-
-@pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("viewer") / "sweep"
-    subprocess.run([sys.executable, "-m", "sim.cli", "sweep", "scenarios/online_shopping.yaml",
-                    "--set", "run.ticks=2", "--grid", "information.monitoring=0,0.5",
-                    "--backend", "rational", "--out", str(out)],
-                   cwd=REPO, check=True, capture_output=True, timeout=300)
-    return out
 
 
 def test_overview_shows_the_report_numbers(tin_men_run):
@@ -124,27 +111,27 @@ def test_side_by_side_pairs_conditions(tin_men_run, market_run):
                for a, b in zip(same["decision_id A"], same["decision_id B"], strict=True))
 
 
-def test_sweep_cells_runs_and_knob_curve(sweep_dir):
-    assert data.source_kind(sweep_dir) == "sweep"
-    cells = data.sweep_cells(sweep_dir)
+def test_sweep_cells_runs_and_knob_curve(small_sweep):
+    assert data.source_kind(small_sweep) == "sweep"
+    cells = data.sweep_cells(small_sweep)
     assert list(cells["information.monitoring"]) == [0, 0.5]
     assert list(cells["completed"]) == [1, 1] and list(cells["progress"]) == [1.0, 1.0]
     assert list(cells["decisions"]) == [200, 200]
-    runs = data.sweep_runs(sweep_dir)
+    runs = data.sweep_runs(small_sweep)
     assert len(runs) == 2 and set(runs["status"]) == {"completed"}
-    assert data.sweep_knobs(sweep_dir) == ["information.monitoring"]
-    curve = data.knob_curve(sweep_dir, "information.monitoring", "override_rate",
+    assert data.sweep_knobs(small_sweep) == ["information.monitoring"]
+    curve = data.knob_curve(small_sweep, "information.monitoring", "override_rate",
                             n_boot=N_BOOT)
-    d = pd.read_parquet(sweep_dir / "decisions")
+    d = pd.read_parquet(small_sweep / "decisions")
     for run_id, value in zip(runs["run_id"], runs["information.monitoring"], strict=True):
         part = d[(d["run_id"] == run_id) & d["valid"]]
         row = curve[curve["information.monitoring"] == value].iloc[0]
         assert row["value"] == pytest.approx(part["override"].astype(bool).mean())
         assert row["lo"] <= row["value"] <= row["hi"]
-    o = data.overview(sweep_dir, n_boot=N_BOOT)
+    o = data.overview(small_sweep, n_boot=N_BOOT)
     assert (o.decisions, o.ticks_completed, o.ticks_planned) == (400, 4, 4)
     with pytest.raises(AnalysisError, match="unknown metric"):
-        data.knob_curve(sweep_dir, "information.monitoring", "speed")
+        data.knob_curve(small_sweep, "information.monitoring", "speed")
 
 
 def test_run_in_progress_with_a_partial_tick(market_run, tmp_path):
