@@ -58,11 +58,12 @@ def lines(where: Any, frame: pd.DataFrame, columns: list[str], title: str,
           height: int = 220) -> None:
     """A per-tick line chart (points drawn too, so a single tick shows) of `columns`."""
     long = frame.reset_index().melt(id_vars="tick", value_vars=columns, var_name="series")
-    chart = alt.Chart(long, title=title, height=height).mark_line(point=True).encode(
+    chart = alt.Chart(long).mark_line(point=True).encode(
         x=alt.X("tick:Q", axis=alt.Axis(format="d", tickMinStep=1)),
-        y=alt.Y("value:Q", title=None), color=alt.Color("series:N", title=None,
-                                                          legend=alt.Legend(orient="bottom")),
-        tooltip=["tick", "series", "value"])
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=True)),
+        color=alt.Color("series:N", title=None), tooltip=["tick", "series", "value"],
+    ).properties(height=height)
+    where.caption(title)
     where.altair_chart(chart, width="stretch")
 
 

@@ -141,11 +141,14 @@ def test_overview_filter_and_detail(server: str, browser, run_dir: Path) -> None
     browser.get(server)
     _wait_text(browser, "Decisions", "Override rate", f"{len(decisions):,}", override,
                "Conflict metrics by condition")
-    WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(
-        By.CSS_SELECTOR, "[data-testid='stDataFrame']"))
-    time.sleep(2)  # let the charts draw before the picture
     screenshot = os.environ.get("TINMEN_VIEWER_SCREENSHOT")
     if screenshot:
+        WebDriverWait(browser, WAIT_S).until(lambda d: d.find_elements(
+            By.CSS_SELECTOR, "[data-testid='stDataFrame']") and len(d.find_elements(
+                By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")) >= 2)
+        time.sleep(2)  # let the charts draw
+        WebDriverWait(browser, WAIT_S, poll_frequency=0.2).until(lambda d: not d.find_elements(
+            By.CSS_SELECTOR, "[data-stale='true']"))  # not mid-way through a live refresh
         browser.save_screenshot(screenshot)
 
     _click_text(browser, "Decisions")
