@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -197,3 +198,21 @@ def test_bad_paths_are_one_line_errors(tmp_path):
         data.source_kind(tmp_path)
     with pytest.raises(AnalysisError, match="sweep.json: cannot read"):
         data.read_sweep(tmp_path)
+
+
+def test_view_errors_are_one_line(tmp_path, tin_men_run, monkeypatch, capsys):
+    from analysis.viewer import serve
+    from sim.cli import main
+
+    assert main(["view", str(tmp_path), "--no-browser"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: view: ")
+    with serve.socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(AnalysisError, match=f"--port {port}: cannot listen"):
+            serve.serve(tin_men_run, port=port, open_browser=False)
+    monkeypatch.setitem(sys.modules, "streamlit", None)
+    monkeypatch.setitem(sys.modules, "streamlit.web", None)
+    with pytest.raises(AnalysisError, match=r"pip install 'tinmen\[viewer\]'"):
+        serve.serve(tin_men_run, open_browser=False)
