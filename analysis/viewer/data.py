@@ -424,13 +424,29 @@ def decision_detail(run_dir: str | Path, decision_id: str,
     prompts = read_prompts(run_dir) if record else {}
     messages = [{"role": m["role"], "content": prompts.get(m["ref"], f"[prompt {m['ref']}]")}
                 if "ref" in m else m for m in record.get("messages", [])]
-    probabilities = next((record[k] for k in PROBABILITY_KEYS if record.get(k) is not None),
-                         None)
+    probabilities = choice_probabilities(row) or next(
+        (record[k] for k in PROBABILITY_KEYS if record.get(k) is not None), None)
     return Detail(row=row, messages=messages, answer=record.get("answer"),
                   earlier_answers=list(record.get("earlier_answers") or []),
                   parse_method=row.get("parse_method"),
                   failure=row.get("failure") or record.get("failure"),
                   probabilities=probabilities)
+
+
+def choice_probabilities(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The row's `choice_probs` (listing order, then `none`) keyed by product id, with
+    `choice_prob_mass` and `choice_probs_kind` when recorded; None when the row has none."""
+    probs = row.get("choice_probs")
+    if probs is None:
+        return None
+    labels = [*(str(row.get("listing") or "").split("|")), "none"]
+    if len(labels) != len(probs):
+        labels = [f"option {i}" for i in range(1, len(probs) + 1)]
+    out: dict[str, Any] = {"probabilities": dict(zip(labels, probs, strict=True))}
+    for key in ("choice_prob_mass", "choice_probs_kind"):
+        if row.get(key) is not None:
+            out[key] = row[key]
+    return out
 
 
 def side_by_side(left: tuple[str | Path, Mapping[str, Any]],

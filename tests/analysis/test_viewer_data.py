@@ -216,3 +216,23 @@ def test_view_errors_are_one_line(tmp_path, tin_men_run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "streamlit.web", None)
     with pytest.raises(AnalysisError, match=r"pip install 'tinmen\[viewer\]'"):
         serve.serve(tin_men_run, open_browser=False)
+
+
+def test_choice_probabilities_are_shown_when_recorded(tin_men_copy):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    part = tin_men_copy / "decisions.parquet" / "part-000001.parquet"
+    table = pq.read_table(part)
+    probs = [[0.75, 0.25, 0.0] if i == 0 else None for i in range(table.num_rows)]
+    table = table.append_column("choice_probs", pa.array(probs, pa.list_(pa.float64())))
+    table = table.append_column("choice_prob_mass",
+                                pa.array([1.0] + [None] * (table.num_rows - 1), pa.float64()))
+    pq.write_table(table, part)
+    first = table.slice(0, 1).to_pylist()[0]
+    detail = data.decision_detail(tin_men_copy, first["decision_id"])
+    a, b = first["listing"].split("|")
+    assert detail.probabilities == {"probabilities": {a: 0.75, b: 0.25, "none": 0.0},
+                                    "choice_prob_mass": 1.0}
+    other = table.slice(1, 1).to_pylist()[0]["decision_id"]
+    assert data.decision_detail(tin_men_copy, other).probabilities is None
