@@ -28,6 +28,7 @@ class RationalPolicy:
     penalty_customer: float = 0.5
     penalty_company: float = 0.5
     noise: float = 0.05
+    commission_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -148,7 +148,7 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate each file; print one line per file; exit 2 if any is invalid."""
-    from sim.loader import load_scenario
+    from sim.loader import load_scenario, prompt_warnings
 
     status = 0
     for file in args.files:
@@ -161,6 +161,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue
+        for warning in prompt_warnings(scenario, file):
+            print(f"warning: {warning}", file=sys.stderr)
         customers = sum(g.count for g in scenario.customers)
         agents = sum(a.count for a in scenario.agents)
         print(f"ok: {file} ({scenario.name}: {len(scenario.products)} products, "

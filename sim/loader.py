@@ -145,7 +145,22 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     resolve_relative_paths(data, Path(path).resolve().parent)
     scenario = validate_scenario(data, str(path))
     check_referenced_files(scenario, str(path))
+    prompt_warnings(scenario, str(path))
     return scenario
+
+
+def prompt_warnings(scenario: Scenario, source: str) -> list[str]:
+    """Render every prompt template once against the scenario; return layout warnings.
+
+    A template that fails to render (an unknown attribute, a sandbox violation) is a
+    one-line `ScenarioError` naming the file and the template's dotted key.
+    """
+    from sim.prompting import TemplateError, check_prompts
+
+    try:
+        return check_prompts(scenario, source)
+    except TemplateError as exc:
+        raise ScenarioError(f"{source}: {exc.key}: {exc.message}") from None
 
 
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:

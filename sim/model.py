@@ -34,13 +34,6 @@ import pyarrow as pa
 from agents.backends.base import Backend, FatalBackendError
 from agents.parsing import parse_choice
 from agents.prefix import prefix_share
-from agents.prompts import (
-    ListingEntry,
-    build_messages,
-    render_listing,
-    system_message,
-    user_message,
-)
 from agents.types import (
     Completion,
     DecisionContext,
@@ -59,6 +52,7 @@ from sim.market_metrics import (
     mean_or_none,
 )
 from sim.population import Market, Population, sample_population
+from sim.prompting import AgentPrompt, contract_context
 from sim.recorder import RunRecorder
 from sim.records import DECISION_COLUMNS, DECISION_SCHEMA
 from sim.sanctions import SanctionDesk, draw_audits, find_violations, violation_details
@@ -94,7 +88,8 @@ class ShoppingAgent(mesa.Agent):
         self.policy = RationalPolicy(**spec.rational.model_dump())
         self.generation = 1
         self.warnings: list[str] = []
-        self._system_by_order: dict[bytes, str] = {}
+        self.prompt = AgentPrompt(model.scenario, spec, company_index, contract_context(spec))
+        self.prompt.set_agent(name, self.persona, self.warnings)
         self._company_rows: dict[bytes, np.ndarray] = {}
 
     @property
@@ -105,28 +100,13 @@ class ShoppingAgent(mesa.Agent):
     def warn(self, text: str) -> None:
         """Append a company warning to the persona; prompts change from the next request."""
         self.warnings.append(text)
-        self._system_by_order.clear()
+        self.prompt.set_agent(self.name, self.persona, self.warnings)
 
     def replace(self) -> None:
         """Deploy a fresh agent in this one's place: persona reset, next generation."""
         self.warnings = []
         self.generation += 1
-        self._system_by_order.clear()
-
-    def system_text(self, order: np.ndarray) -> str:
-        """The shared system message for a listing order (cached: it repeats every tick).
-
-        Every request with the same order gets the same string object, which keeps memory
-        flat and lets the recorder store it once.
-        """
-        key = order.tobytes()
-        text = self._system_by_order.get(key)
-        if text is None:
-            listing = render_listing([self.model.listing_entries[i] for i in order.tolist()])
-            text = system_message(listing, self.company.name, self.company.persona,
-                                  self.persona)
-            self._system_by_order[key] = text
-        return text
+        self.prompt.set_agent(self.name, self.persona, self.warnings)
 
     def company_row(self, order: np.ndarray) -> np.ndarray:
         """The company's utility for each product of a listing order (cached per order)."""
@@ -139,20 +119,16 @@ class ShoppingAgent(mesa.Agent):
 
     def build_request(self, decision_id: str, customer: int, order: np.ndarray,
                       disclosure: str, seed: int, customer_row: np.ndarray,
-                      affordable_row: np.ndarray) -> DecisionRequest:
+                      affordable_row: np.ndarray, tick: int = 0) -> DecisionRequest:
         """One decision: the prompt for this customer plus the context a non-LLM needs.
 
         `customer_row` / `affordable_row` are the customer's utility and affordability per
         listed product, sliced for the whole tick at once by `MarketModel._build_requests`.
         """
         model: MarketModel = self.model
-        population = model.population
-        budget = float(population.budgets[customer])
         info = model.scenario.information
-        messages = build_messages(
-            self.system_text(order),
-            user_message(population.requests[customer], budget, disclosure, self.company.name),
-        )
+        messages = self.prompt.messages(order, model.customer_context(customer), disclosure,
+                                        tick)
         view = model.listing_view(order)
         context = DecisionContext(
             option_numbers=view.numbers,
@@ -239,11 +215,7 @@ class MarketModel(mesa.Model):
         self.market = Market.from_scenario(scenario)
         self.population: Population = sample_population(
             scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
-        self.listing_entries = [
-            ListingEntry(name=p.name, price=p.price, description=p.description,
-                         attributes=tuple(p.attributes.items()), seller_text=p.seller_text)
-            for p in scenario.products
-        ]
+        self._customer_contexts: dict[int, dict[str, Any]] = {}
         self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
@@ -349,7 +321,7 @@ class MarketModel(mesa.Model):
                 affordable_rows[i] = affordable[row]
         return [
             agent.build_request(f"t{pending.tick}-{i}", customer, order, disclosure, seed,
-                                customer_rows[i], affordable_rows[i])
+                                customer_rows[i], affordable_rows[i], pending.tick)
             for i, (agent, customer, order, disclosure, seed) in enumerate(zip(
                 pending.agents, pending.customers.tolist(), pending.orders, pending.disclosures,
                 seeds, strict=True))
@@ -607,6 +579,19 @@ class MarketModel(mesa.Model):
         }
         return pa.table({name: _arrow(columns[name], DECISION_SCHEMA.field(name).type)
                          for name in DECISION_COLUMNS})
+
+    def customer_context(self, customer: int) -> dict[str, Any]:
+        """What prompt templates see as `customer` (built once per customer)."""
+        context = self._customer_contexts.get(customer)
+        if context is None:
+            population = self.population
+            group = self.scenario.customers[int(population.group[customer])]
+            context = {"id": population.ids[customer], "group": group.group,
+                       "request": population.requests[customer],
+                       "budget": float(population.budgets[customer]),
+                       "fields": dict(group.fields)}
+            self._customer_contexts[customer] = context
+        return context
 
     def listing_view(self, order: np.ndarray) -> ListingView:
         """The numbers, names and ids of a listing order (cached by the order's bytes)."""
