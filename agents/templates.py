@@ -181,7 +181,8 @@ def listing_product(number: int, product: Mapping[str, Any],
         attributes = {k: v for k, v in attributes.items() if k in visible}
     return {
         "number": number, "id": product["id"], "name": product["name"],
-        "price": product["price"], "description": product.get("description", ""),
+        **({"price": product["price"]} if "price" in product else {}),
+        "description": product.get("description", ""),
         "attributes": attributes,
         "attribute_text": ", ".join(format_attribute(k, v) for k, v in attributes.items()),
         "seller_text": seller_text_for_listing(product.get("seller_text", "")),

@@ -56,7 +56,15 @@ from sim.prompting import AgentPrompt, contract_context
 from sim.recorder import RunRecorder
 from sim.records import DECISION_COLUMNS, DECISION_SCHEMA
 from sim.sanctions import SanctionDesk, draw_audits, find_violations, violation_details
-from sim.trust import observe, outcome_satisfaction, worst_feasible
+from sim.trust import experience_signals, observe, outcome_satisfaction, worst_feasible
+from sim.visibility import (
+    commissions,
+    contract_detections,
+    never_observed,
+    observable_satisfaction,
+    observable_utility,
+    saw_label,
+)
 
 SEED_POPULATION = 0
 SEED_TICK = 1
@@ -64,6 +72,7 @@ SEED_OBSERVE = 2
 SEED_AUDIT = 3
 SEED_SWITCH = 4
 SEED_NETWORK = 5
+SEED_CONTRACT = 6
 
 
 def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
@@ -90,6 +99,9 @@ class ShoppingAgent(mesa.Agent):
         self.warnings: list[str] = []
         self.prompt = AgentPrompt(model.scenario, spec, company_index, contract_context(spec))
         self.prompt.set_agent(name, self.persona, self.warnings)
+        self.commission = commissions(spec.contract, model.market.product_ids,
+                                      model.market.margins[company_index])
+        self.contract_disclosed = spec.contract is not None and spec.contract.disclosed
         self._company_rows: dict[bytes, np.ndarray] = {}
 
     @property
@@ -140,9 +152,10 @@ class ShoppingAgent(mesa.Agent):
             disclosure=disclosure,
             outcome_observability=info.outcome_observability,
             monitoring=info.monitoring,
-            explanation_reveals=info.explanation_reveals,
+            explanation_reveals=info.reveals("customer"),
             policy=self.policy,
             option_map=view.options,
+            **model.structure_context(self, customer, order),
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,
@@ -216,6 +229,13 @@ class MarketModel(mesa.Model):
         self.population: Population = sample_population(
             scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
         self._customer_contexts: dict[int, dict[str, Any]] = {}
+        info = scenario.information
+        hidden = never_observed(info, self.market.attribute_names)
+        observable = observable_utility(self.population.utility, self.population.weights,
+                                        self.market.attributes, hidden)
+        self.customer_observable = None if observable is self.population.utility else observable
+        self.customer_saw = saw_label(info, self.market.attribute_names, "customer")
+        self.agent_saw = saw_label(info, self.market.attribute_names, "agent")
         self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
@@ -466,14 +486,29 @@ class MarketModel(mesa.Model):
         # A request the backend never answered tells the customer nothing about the agent:
         # no experience signal, so trust stays where it was.
         satisfaction = np.where(outcome.outcome == "failed", np.nan, satisfaction)
+        if self.customer_observable is not None:  # judged only on what the customer observes
+            satisfaction = observable_satisfaction(
+                self.customer_observable[customers], feasible, choice, outcome.purchased,
+                outcome.outcome == "failed")
         seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
                        np.array(pending.disclosures, dtype=object), readable,
-                       info.outcome_observability, info.explanation_reveals, satisfaction,
+                       info.outcome_observability, info.reveals("customer"), satisfaction,
                        outcome.override)
+        commission = np.array([a.commission[c] if bought else 0.0 for a, c, bought in zip(
+            pending.agents, choice.tolist(), outcome.purchased.tolist(), strict=True)])
+        contract_seen = np.zeros(n, dtype=bool)
+        signal = seen.signal
+        disclosed = np.array([a.contract_disclosed for a in pending.agents], dtype=bool)
+        if disclosed.any():
+            contract_seen = contract_detections(
+                derived_rng(seed, SEED_CONTRACT, tick).random(n), disclosed, commission,
+                outcome.override, info.contract_detection)
+            signal = experience_signals(seen.outcome_observed, satisfaction,
+                                        seen.explanation_seen | contract_seen, outcome.override)
         trust_before = trust_after = np.full(n, np.nan)
         if self.dynamics is not None:
             trust_before, trust_after = self.dynamics.learn(
-                tick, customers, companies, seen.signal, (pending.shoppers, pending.shop))
+                tick, customers, companies, signal, (pending.shoppers, pending.shop))
 
         audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
         violations = find_violations(
@@ -502,7 +537,9 @@ class MarketModel(mesa.Model):
         columns = {
             "agent_generation": generation, "margin_earned": margin,
             "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
-            "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
+            "contract_seen": contract_seen, "experience": signal, "agent_commission": commission,
+            "customer_saw": [self.customer_saw] * n, "agent_saw": [self.agent_saw] * n,
+            "trust_before": trust_before, "trust_after": trust_after,
             "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
             "injection_exposed": exposed, "injection_success": _nullable_bool(success),
         }
@@ -579,6 +616,25 @@ class MarketModel(mesa.Model):
         }
         return pa.table({name: _arrow(columns[name], DECISION_SCHEMA.field(name).type)
                          for name in DECISION_COLUMNS})
+
+    def structure_context(self, agent: ShoppingAgent, customer: int, order: np.ndarray
+                          ) -> dict[str, Any]:
+        """The decision-context fields of the information structure and the agent's contract.
+
+        Empty for today's structure (everything observable, no contract, one reveal rate),
+        so such requests are exactly what they always were.
+        """
+        info = self.scenario.information
+        extra: dict[str, Any] = {}
+        if self.customer_observable is not None:
+            extra["customer_observable_utility"] = self.customer_observable[customer, order]
+        if agent.spec.contract is not None:
+            extra.update(commission=agent.commission[order],
+                         contract_disclosed=agent.contract_disclosed,
+                         contract_detection=info.contract_detection)
+        if info.reveals("company") != info.reveals("customer"):
+            extra["explanation_reveals_company"] = info.reveals("company")
+        return extra
 
     def customer_context(self, customer: int) -> dict[str, Any]:
         """What prompt templates see as `customer` (built once per customer)."""

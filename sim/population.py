@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.config import CustomerGroup, Dirichlet, LogNormal, Scenario, Uniform
 from sim.market import attribute_matrix, customer_utilities
+from sim.visibility import visible_attributes
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,12 @@ def sample_population(scenario: Scenario, market: Market, rng: np.random.Generat
                                  np.concatenate(parts["pw"]), budgets, market.attributes,
                                  market.prices)
     group_index = np.concatenate(parts["group"])
+    # A customer asks only for what it can see: hidden attributes never enter its request.
+    seen = np.array([a in visible_attributes(scenario.information, [a], "customer")
+                     for a in market.attribute_names], dtype=bool)
+    stated = weights if seen.all() else weights * seen
     requests = tuple(
-        render_request(scenario.customers[g], market, utility[i], weights[i], budgets[i])
+        render_request(scenario.customers[g], market, utility[i], stated[i], budgets[i])
         for i, g in enumerate(group_index)
     )
     return Population(ids=customer_ids(scenario), group=group_index, budgets=budgets,

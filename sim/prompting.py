@@ -23,7 +23,7 @@ from agents.templates import (
 )
 from agents.types import Message
 from sim.config import AgentSpec, PromptSpec, Scenario
-from sim.visibility import visible_attributes
+from sim.visibility import seen_by, visible_attributes
 
 
 def prompt_templates(scenario: Scenario, spec: AgentSpec | None = None
@@ -54,15 +54,27 @@ def compile_prompt(scenario: Scenario, spec: AgentSpec | None = None) -> Compile
     return CompiledPrompt(templates, key, scenario.information.disclosure)
 
 
-def product_rows(scenario: Scenario, reader: str = "agent") -> list[dict[str, Any]]:
-    """Every product as a mapping, with only the attributes `reader` may see."""
+def product_rows(scenario: Scenario, reader: str = "agent", company: str | None = None
+                 ) -> list[dict[str, Any]]:
+    """Every product as a mapping, with only what `reader` may see.
+
+    Attributes the reader does not see are left out; so is `price` when it is hidden from
+    the reader. `margin` (the company's margin) is there only when the reader sees margins.
+    """
+    info = scenario.information
+    shows_price = reader in seen_by(info, "price")
+    shows_margin = reader in seen_by(info, "margin")
     rows = []
     for product in scenario.products:
-        visible = visible_attributes(scenario.information, product.attributes, reader)
-        rows.append({"id": product.id, "name": product.name, "price": product.price,
-                     "description": product.description,
-                     "attributes": {k: v for k, v in product.attributes.items() if k in visible},
-                     "seller_text": product.seller_text, "fields": dict(product.fields)})
+        visible = visible_attributes(info, product.attributes, reader)
+        row = {"id": product.id, "name": product.name, "description": product.description,
+               "attributes": {k: v for k, v in product.attributes.items() if k in visible},
+               "seller_text": product.seller_text, "fields": dict(product.fields)}
+        if shows_price:
+            row["price"] = product.price
+        if shows_margin:
+            row["margin"] = product.margins.get(company or "", 0.0)
+        rows.append(row)
     return rows
 
 
@@ -72,8 +84,8 @@ class AgentPrompt:
     def __init__(self, scenario: Scenario, spec: AgentSpec, company_index: int,
                  contract: Mapping[str, Any] | None = None) -> None:
         self.compiled = compile_prompt(scenario, spec)
-        self.products = product_rows(scenario, "agent")
         company = scenario.companies[company_index]
+        self.products = product_rows(scenario, "agent", company.id)
         self.company = {"id": company.id, "name": company.name, "persona": company.persona}
         self.contract = dict(contract or {})
         self.agent: dict[str, Any] = {"id": spec.id, "persona": spec.persona, "warnings": []}
