@@ -138,9 +138,12 @@ def is_sweep_file(file: str) -> bool:
 
 def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
+    from sim.loader import prompt_warnings, validate_scenario
     from sim.sweep_spec import load_plan
 
     plan = load_plan(file, settings=settings)
+    for run in plan.runs[:: plan.spec.replicates]:  # one run per cell: render its templates
+        prompt_warnings(validate_scenario(plan.scenario_data(run), file), file)
     return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
             f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
             f"{plan.base_file})")

@@ -323,7 +323,9 @@ class PromptMessage(Strict):
 class PromptSpec(Strict):
     """A whole prompt as templates: what the agent reads, in what layout and wording.
 
-    Templates are Jinja2, rendered sandboxed with undefined names an error. Names: `listing`
+    Any of the four keys left out is taken from the shipped default prompt (so `--set
+    prompt.listing_item=...` changes one template of it). Templates are Jinja2, rendered
+    sandboxed with undefined names an error. Names: `listing`
     (the rendered listing lines joined), `products` (each with `number`, `id`, `name`,
     `price`, `description`, `attributes` (the ones the agent may see), `attribute_text`,
     `seller_text`, `fields`), `company` (`id`, `name`, `persona`), `agent` (`id`, `persona`
@@ -342,6 +344,16 @@ class PromptSpec(Strict):
     disclosure_notes: dict[Disclosure, str] = Field(
         description="Template of the note telling the agent who reads its explanation, one per "
         "disclosure condition in use (it is `disclosure_note` in the messages).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_parts_from_the_default(cls, value: object) -> object:
+        """Keys left out (`messages`, `listing_item`, ...) come from the shipped default."""
+        if isinstance(value, dict):
+            from agents.templates import default_prompt_data
+
+            return {**default_prompt_data(), **value}
+        return value
 
 
 class Contract(Strict):

@@ -249,7 +249,8 @@ def dotted_path(loc: Sequence[str | int]) -> str:
         if isinstance(item, str) and i > 0 and item in UNION_TAGS and isinstance(loc[i - 1], str):
             if loc[i - 1] in ("budget", "attribute_weights", "network"):
                 continue
-        if isinstance(item, str) and ("[" in item or item.startswith("function-")):
+        if isinstance(item, str) and ("[" in item or item.startswith("function-")
+                                      or item == "PromptSpec"):  # a union member's name
             continue
         parts.append(str(item))
     return ".".join(parts)
@@ -314,7 +315,7 @@ def _model_in(annotation: Any, tag: str | None) -> type[BaseModel] | None:
 
         for candidate in vars(config).values():
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                if candidate.__name__.lower() == tag:
+                if candidate.__name__.lower() == tag.lower():
                     return candidate
         return None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

@@ -222,3 +222,14 @@ def test_prompt_variants_are_a_sweep_axis(write_yaml, tmp_path):
     bad = write_yaml({"base": "base.yaml", "grid": {"prompt": ["default", "nope"]}}, "bad.yaml")
     with pytest.raises(ScenarioError, match="unknown prompt 'nope'"):
         load_plan(bad)
+
+
+def test_a_partial_prompt_takes_the_rest_from_the_default(write_yaml):
+    path = write_yaml(mini_scenario())
+    scenario = load_scenario(path, ["prompt.listing_item=<{{ product.name }}>"])
+    prompt = AgentPrompt(scenario, scenario.agents[0], 0)
+    customer = {"id": "c", "group": "g", "request": "r", "budget": 1.0, "fields": {}}
+    system, _ = prompt.messages(np.array([0, 1]), customer, "none", 1)
+    assert "Products on offer:\n<Tesla Model 3>\n<Ford Explorer>\n\n" in system["content"]
+    message = error_of(path, ["prompt.listing_itm=x"])
+    assert "prompt.listing_itm: unknown key" in message and "listing_item" in message
