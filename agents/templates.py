@@ -239,27 +239,19 @@ class CompiledPrompt:
         template, _ = self.notes[disclosure]
         return render(template, context, f"{self.key}.disclosure_notes.{disclosure}")
 
-    def messages_for(self, shared_parts: Sequence[str | None], context: Mapping[str, Any],
-                     memo: dict[tuple[int, Any], str] | None = None, memo_key: Any = None
-                     ) -> tuple[Message, ...]:
-        """The chat messages of one decision, reusing the shared parts already rendered.
+    def render_message(self, index: int, context: Mapping[str, Any]) -> str:
+        """Render message `index` in a full context."""
+        return render(self.messages[index][1], context,
+                      f"{self.key}.messages.{index}.template")
 
-        With `memo`, a message that depends only on the customer, the disclosure and the
-        agent is kept under (message, `memo_key`) and reused when that customer returns.
-        """
-        out = []
-        for i, ((role, template, _), done) in enumerate(zip(self.messages, shared_parts,
-                                                             strict=True)):
-            text = done
-            if text is None and memo is not None and self.per_customer[i]:
-                text = memo.get((i, memo_key))
-                if text is None:
-                    text = render(template, context, f"{self.key}.messages.{i}.template")
-                    memo[(i, memo_key)] = text
-            elif text is None:
-                text = render(template, context, f"{self.key}.messages.{i}.template")
-            out.append({"role": role, "content": text})
-        return tuple(out)
+    def messages_for(self, shared_parts: Sequence[str | None], context: Mapping[str, Any]
+                     ) -> tuple[Message, ...]:
+        """The chat messages of one decision, reusing the shared parts already rendered."""
+        return tuple(
+            {"role": role, "content": done if done is not None
+             else self.render_message(i, context)}
+            for i, ((role, _, _), done) in enumerate(zip(self.messages, shared_parts,
+                                                        strict=True)))
 
     def decision_text_before_listing(self) -> str | None:
         """The key of the first template putting per-decision text before the listing, if any.

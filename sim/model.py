@@ -152,7 +152,7 @@ class ShoppingAgent(mesa.Agent):
             disclosure=disclosure,
             outcome_observability=info.outcome_observability,
             monitoring=info.monitoring,
-            explanation_reveals=info.reveals("customer"),
+            explanation_reveals=model.reveals_customer,
             policy=self.policy,
             option_map=view.options,
             **model.structure_context(self, customer, order),
@@ -236,6 +236,8 @@ class MarketModel(mesa.Model):
         self.customer_observable = None if observable is self.population.utility else observable
         self.customer_saw = saw_label(info, self.market.attribute_names, "customer")
         self.agent_saw = saw_label(info, self.market.attribute_names, "agent")
+        self._reveals_differ = info.reveals("company") != info.reveals("customer")
+        self.reveals_customer = info.reveals("customer")
         self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
@@ -624,6 +626,9 @@ class MarketModel(mesa.Model):
         Empty for today's structure (everything observable, no contract, one reveal rate),
         so such requests are exactly what they always were.
         """
+        if self.customer_observable is None and agent.spec.contract is None \
+                and not self._reveals_differ:
+            return {}
         info = self.scenario.information
         extra: dict[str, Any] = {}
         if self.customer_observable is not None:
@@ -632,7 +637,7 @@ class MarketModel(mesa.Model):
             extra.update(commission=agent.commission[order],
                          contract_disclosed=agent.contract_disclosed,
                          contract_detection=info.contract_detection)
-        if info.reveals("company") != info.reveals("customer"):
+        if self._reveals_differ:
             extra["explanation_reveals_company"] = info.reveals("company")
         return extra
 

@@ -116,16 +116,35 @@ class AgentPrompt:
 
     def messages(self, order: np.ndarray, customer: Mapping[str, Any], disclosure: str,
                  tick: int) -> tuple[Message, ...]:
-        """The chat messages of one decision."""
+        """The chat messages of one decision.
+
+        A per-decision message that depends only on the customer, the disclosure and the
+        agent is rendered once per (customer, disclosure) and reused when the customer
+        returns to this agent; the rest render now.
+        """
         shared, parts = self._shared_context(order)
-        if all(p is not None for p in parts):
-            return self.compiled.messages_for(parts, shared)
-        memo_key = (customer["id"], disclosure)
         compiled = self.compiled
-        if all(done is not None or (self.compiled.per_customer[i]
-                                    and (i, memo_key) in self._per_customer)
-               for i, done in enumerate(parts)):
-            return compiled.messages_for(parts, shared, self._per_customer, memo_key)
+        memo = self._per_customer
+        memo_key = (customer["id"], disclosure)
+        context: dict[str, Any] | None = None
+        out = []
+        for i, (role, _template, _) in enumerate(compiled.messages):
+            text = parts[i]
+            if text is None:
+                reusable = compiled.per_customer[i]
+                if reusable:
+                    text = memo.get((i, memo_key))
+                if text is None:
+                    if context is None:
+                        context = self._decision_context(shared, customer, disclosure, tick)
+                    text = compiled.render_message(i, context)
+                    if reusable:
+                        memo[(i, memo_key)] = text
+            out.append({"role": role, "content": text})
+        return tuple(out)
+
+    def _decision_context(self, shared: Mapping[str, Any], customer: Mapping[str, Any],
+                          disclosure: str, tick: int) -> dict[str, Any]:
         context = {**shared, "customer": customer, "disclosure": disclosure, "tick": tick}
         note = self._notes.get(disclosure)
         if note is None:
@@ -133,7 +152,7 @@ class AgentPrompt:
             if self.compiled.notes[disclosure][1]:
                 self._notes[disclosure] = note
         context["disclosure_note"] = note
-        return compiled.messages_for(parts, context, self._per_customer, memo_key)
+        return context
 
 
 def check_prompts(scenario: Scenario, source: str) -> list[str]:
