@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from agents.errors import ScenarioError
 from agents.prompts import (
     ListingEntry,
     build_messages,
@@ -18,10 +19,9 @@ from agents.prompts import (
     user_message,
 )
 from agents.templates import CompiledPrompt, TemplateError, default_templates, money
-from sim.errors import ScenarioError
-from sim.loader import load_scenario, prompt_warnings, validate_scenario
-from sim.prompting import AgentPrompt
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
+from sim.scenario.loader import load_scenario, prompt_warnings, validate_scenario
+from sim.scenario.prompting import AgentPrompt
 from tests.conftest import REPO, mini_scenario
 
 PROTOCOL = {
@@ -174,7 +174,7 @@ def test_hostile_templates_cannot_escape_the_sandbox(write_yaml, template, tmp_p
                                                            "template": template}]})
     path = write_yaml(data)
     assert "prompt.messages.0.template" in error_of(path)
-    done = subprocess.run([sys.executable, "-m", "sim.cli", "validate", str(path)], cwd=REPO,
+    done = subprocess.run([sys.executable, "-m", "cli", "validate", str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "pwned" not in done.stdout
@@ -212,7 +212,7 @@ def test_one_template_can_be_set_from_the_command_line(write_yaml):
 
 
 def test_prompt_variants_are_a_sweep_axis(write_yaml, tmp_path):
-    from sim.sweep_spec import load_plan
+    from sim.sweep.spec import load_plan
 
     write_yaml(mini_scenario(prompts={"proto": PROTOCOL}), "base.yaml")
     sweep = write_yaml({"base": "base.yaml", "grid": {"prompt": ["default", "proto"]},
