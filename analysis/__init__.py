@@ -8,8 +8,10 @@ Modules: `load` (run and sweep directories -> DataFrames), `metrics` (conflict m
 grouping), `effects` (observation gap, pairwise tests, logistic regression, knob curves),
 `choice_model` (conditional logit), `published` (the original study's counts), `plots`
 (DataFrame -> Figure), `report` (report.md / report.html), `intervals` (Wilson, Newcombe,
-bootstrap, Holm), `transcripts` (transcripts with shared prompts resolved). Plots are
-imported on demand: `from analysis import plots`.
+bootstrap, Holm), `transcripts` (transcripts with shared prompts resolved), `loyalty` (the
+agent's revealed weight on the company, λ̂), `regression` (interaction logit, Firth,
+cluster-robust SEs), `clusters` (cluster labels and the sandwich), `planning` (decisions per
+cell for a wanted power). Plots are imported on demand: `from analysis import plots`.
 """
 
 from agents.errors import AnalysisError
@@ -30,20 +32,25 @@ from analysis.intervals import (
     wilson_interval,
 )
 from analysis.load import Runs, find_run_dirs, load_run, load_runs
+from analysis.loyalty import revealed_loyalty
 from analysis.metrics import DEFINITIONS, summarise
+from analysis.planning import plan
 from analysis.published import (
     compare_with_published,
     published_counts,
     published_rates,
     run_counts,
+    unparsed_bounds,
     unparsed_sensitivity,
 )
+from analysis.regression import InteractionResult, interaction_logit
 from analysis.transcripts import iter_transcripts, load_transcripts
 
 __all__ = [
     "DEFINITIONS",
     "AnalysisError",
     "ChoiceModelResult",
+    "InteractionResult",
     "KnobCurve",
     "LogitResult",
     "Runs",
@@ -55,6 +62,7 @@ __all__ = [
     "iter_transcripts",
     "holm",
     "information_knobs",
+    "interaction_logit",
     "knob_curve",
     "load_run",
     "load_runs",
@@ -63,10 +71,13 @@ __all__ = [
     "newcombe_interval",
     "observation_gap",
     "pairwise_tests",
+    "plan",
     "published_counts",
     "published_rates",
+    "revealed_loyalty",
     "run_counts",
     "summarise",
+    "unparsed_bounds",
     "unparsed_sensitivity",
     "wilson_interval",
 ]

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from analysis.clusters import cluster_ids
 from analysis.intervals import (
     DEFAULT_LEVEL,
     chi2_p,
@@ -58,16 +59,20 @@ def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = No
 
     One row per group x observer (customer, company) x metric, with the watched and unwatched
     counts and rates, `gap` = watched − unwatched with Newcombe's interval, Fisher's exact
-    p-value and `p_holm` (Holm within each group).
+    p-value and `p_holm` (Holm within each group). A metric identical to an earlier one on a
+    group's decisions (see `identical_metrics`) is tested once; `table.attrs` says so.
     """
     keys = group_keys(by)
     rows = []
+    skipped: dict[str, str] = {}
     for key, group in _groups(decisions, keys):
         disclosure = group["disclosure"].astype(object)
         family = []
+        same = identical_metrics(group, list(metrics))
+        skipped.update(same)
         for observer, readers in OBSERVERS.items():
             watched = disclosure.isin(readers).to_numpy()
-            for metric in metrics:
+            for metric in (m for m in metrics if m not in same):
                 k1, n1 = true_count(group.loc[watched, metric])
                 k2, n2 = true_count(group.loc[~watched, metric])
                 gap, lo, hi = newcombe_interval(k1, n1, k2, n2, level)
@@ -79,10 +84,38 @@ def observation_gap(decisions: pd.DataFrame, by: str | Sequence[str] | None = No
                                "gap": gap, "gap_lo": lo, "gap_hi": hi,
                                "p_value": fisher_p(k1, n1, k2, n2)})
         rows += with_holm(family)
-    return pd.DataFrame(rows, columns=[*keys, "observer", "metric", "k_watched", "n_watched",
-                                       "rate_watched", "k_unwatched", "n_unwatched",
-                                       "rate_unwatched", "gap", "gap_lo", "gap_hi", "p_value",
-                                       "p_holm"])
+    table = pd.DataFrame(rows, columns=[*keys, "observer", "metric", "k_watched", "n_watched",
+                                        "rate_watched", "k_unwatched", "n_unwatched",
+                                        "rate_unwatched", "gap", "gap_lo", "gap_hi", "p_value",
+                                        "p_holm"])
+    table.attrs["identical"] = skipped
+    table.attrs["note"] = identical_note(skipped)
+    return table
+
+
+def identical_metrics(group: pd.DataFrame, metrics: Sequence[str]) -> dict[str, str]:
+    """Metrics equal to an earlier one on every decision of `group` (same nulls, same values),
+    mapped to that earlier metric: e.g. sided_with_company -> override when every listing has
+    two products. Such a metric is the same test, so it is tested once, not twice."""
+    same: dict[str, str] = {}
+    for i, metric in enumerate(metrics):
+        for first in metrics[:i]:
+            if first in same or metric not in group or first not in group:
+                continue
+            a, b = group[first], group[metric]
+            if a.isna().equals(b.isna()) and (a.dropna().astype(bool)
+                                              == b.dropna().astype(bool)).all():
+                same[metric] = first
+                break
+    return same
+
+
+def identical_note(same: Mapping[str, str]) -> str:
+    """One sentence naming metrics tested once because they equal another on this design."""
+    if not same:
+        return ""
+    pairs = ", ".join(f"{m} is identical to {f}" for m, f in same.items())
+    return f"{pairs} on every decision of this design, so it is tested once (as the latter)"
 
 
 def with_holm(family: list[dict]) -> list[dict]:
@@ -101,15 +134,20 @@ def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
     `test` is "fisher" (exact, the default) or "chi2" (Pearson with Yates' correction).
     One row per group x metric x pair (a, b): counts, rates, `diff` = rate_a − rate_b with
     Newcombe's interval, `p_value` and `p_holm` (Holm within each group x metric family).
+    A metric identical to an earlier one on a group's decisions is tested once (as the
+    earlier); `table.attrs["identical"]` and `table.attrs["note"]` say so.
     """
     if test not in ("fisher", "chi2"):
         raise ValueError(f"test must be 'fisher' or 'chi2', got {test!r}")
     testing = fisher_p if test == "fisher" else chi2_p
     keys = group_keys(by)
     rows = []
+    skipped: dict[str, str] = {}
     for key, group in _groups(decisions, keys):
         levels = sorted(group[condition].dropna().unique().tolist(), key=condition_order)
-        for metric in metrics:
+        same = identical_metrics(group, list(metrics))
+        skipped.update(same)
+        for metric in (m for m in metrics if m not in same):
             counts = {v: true_count(group.loc[group[condition] == v, metric]) for v in levels}
             family = []
             for a, b in itertools.combinations(levels, 2):
@@ -121,9 +159,12 @@ def pairwise_tests(decisions: pd.DataFrame, condition: str = "disclosure",
                                "diff": diff, "diff_lo": lo, "diff_hi": hi,
                                "p_value": testing(ka, na, kb, nb)})
             rows += with_holm(family)
-    return pd.DataFrame(rows, columns=[*keys, "metric", "a", "b", "k_a", "n_a", "rate_a",
-                                       "k_b", "n_b", "rate_b", "diff", "diff_lo", "diff_hi",
-                                       "p_value", "p_holm"])
+    table = pd.DataFrame(rows, columns=[*keys, "metric", "a", "b", "k_a", "n_a", "rate_a",
+                                        "k_b", "n_b", "rate_b", "diff", "diff_lo", "diff_hi",
+                                        "p_value", "p_holm"])
+    table.attrs["identical"] = skipped
+    table.attrs["note"] = identical_note(skipped)
+    return table
 
 
 @dataclass
@@ -141,6 +182,7 @@ class LogitResult:
     table: pd.DataFrame
     note: str = ""
     fit: object | None = field(default=None, repr=False)
+    cluster: str = "decision"
 
 
 def information_knobs(decisions: pd.DataFrame) -> list[str]:
@@ -164,12 +206,15 @@ def information_knobs(decisions: pd.DataFrame) -> list[str]:
 def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
                         knobs: Sequence[str] | None = None,
                         factors: Sequence[str] = ("model", "temperature"),
+                        cluster: str | None = "auto",
                         level: float = DEFAULT_LEVEL) -> LogitResult:
     """Logit of a binary outcome on information knobs, with categorical factors that vary.
 
     `knobs` defaults to `information_knobs(decisions)` (booleans as 0/1, numbers as they are);
     each of `factors` enters as a categorical (treatment-coded, first level as reference) only
     when it takes 2+ values. Rows with a null outcome (invalid answers) are dropped.
+    Standard errors are cluster-robust by `cluster` (see `analysis.clusters`; "decision" is
+    model-based).
     """
     import statsmodels.api as sm
 
@@ -201,7 +246,9 @@ def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            fit = sm.GLM(y, design.to_numpy(), family=sm.families.Binomial()).fit()
+            kind, ids = cluster_ids(data, cluster)
+            fit = sm.GLM(y, design.to_numpy(), family=sm.families.Binomial()).fit(
+                **({} if ids is None else {"cov_type": "cluster", "cov_kwds": {"groups": ids}}))
         except (np.linalg.LinAlgError, ValueError) as exc:
             return LogitResult(outcome, formula, len(y), empty, note=f"fit failed: {exc}")
     z = z_value(level)
@@ -219,7 +266,7 @@ def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
         note = ("separation: " + ", ".join(table.loc[table["separated"], "term"]) +
                 " perfectly predict the outcome in some cell, so their odds ratios are not "
                 "identified (shown, but do not read them)")
-    return LogitResult(outcome, formula, len(y), table, note=note, fit=fit)
+    return LogitResult(outcome, formula, len(y), table, note=note, fit=fit, cluster=kind)
 
 
 @dataclass

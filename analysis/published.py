@@ -8,7 +8,10 @@ chose the customer's first preference, chose the company-preferred product, or c
 read by the study's parser (`unparsed`: a regex on a `Choice: <digits>` line).
 
 The study dropped unparsed answers. `published_rates(unparsed="keep")` keeps them as their own
-category instead, and `unparsed_sensitivity` shows both side by side.
+category instead, and `unparsed_sensitivity` shows both side by side together with proper
+bounds (`unparsed_bounds`): each unparsed answer assigned to each outcome in turn, so an
+outcome's share of all samples lies in [k / samples, (k + unparsed) / samples] whatever the
+unreadable answers meant.
 
 A tinmen `tin_men` run maps onto it as: case = `customer_group` (vehicle, film); disclosure
 none / customer / company / both = none / customer / company / customer+company; "chose the
@@ -90,7 +93,8 @@ def unparsed_sensitivity(counts: pd.DataFrame | None = None, *, by: Sequence[str
     """How the published rates move when unparsed answers are dropped versus kept.
 
     One row per group: samples, unparsed, for each outcome the rate (and interval) with
-    unparsed answers dropped and kept, and `shift` = kept − dropped.
+    unparsed answers dropped and kept, `shift` = kept − dropped, and the bounds of
+    `unparsed_bounds` (`<outcome>_lower`, `_upper`, `_bound_lo`, `_bound_hi`).
     """
     dropped = published_rates(counts, unparsed="drop", by=by, level=level)
     kept = published_rates(counts, unparsed="keep", by=by, level=level)
@@ -104,6 +108,33 @@ def unparsed_sensitivity(counts: pd.DataFrame | None = None, *, by: Sequence[str
                 out[f"{name}_{label}_{part}" if part != "rate" else f"{name}_{label}"] = \
                     frame[f"{name}_{part}"]
         out[f"{name}_shift"] = out[f"{name}_kept"] - out[f"{name}_dropped"]
+    bounds = unparsed_bounds(counts, by=by, level=level)
+    for name in OUTCOMES:
+        for part in ("lower", "upper", "bound_lo", "bound_hi"):
+            out[f"{name}_{part}"] = bounds[f"{name}_{part}"].to_numpy()
+    return out
+
+
+def unparsed_bounds(counts: pd.DataFrame | None = None, *, by: Sequence[str] = CELL,
+                    level: float = DEFAULT_LEVEL) -> pd.DataFrame:
+    """Worst-case bounds on each outcome's rate over all samples, whatever the unparsed meant.
+
+    Assigning every unparsed answer to the outcome gives the upper bound (k + u)/samples;
+    assigning none of them gives the lower bound k/samples. `<outcome>_lower`/`_upper` are
+    those bounds and `<outcome>_bound_lo`/`_bound_hi` widen them by sampling error: the lower
+    Wilson limit of k/samples and the upper Wilson limit of (k + u)/samples.
+    """
+    counts = published_counts() if counts is None else counts
+    summed = counts.groupby(list(by), sort=False, observed=True)[
+        ["samples", "unparsed", *OUTCOMES.values()]].sum().reset_index()
+    out = summed[[*by, "samples", "unparsed"]].copy()
+    n, u = summed["samples"], summed["unparsed"]
+    for name, column in OUTCOMES.items():
+        k = summed[column]
+        out[f"{name}_lower"] = k / n
+        out[f"{name}_upper"] = (k + u) / n
+        out[f"{name}_bound_lo"] = wilson_interval(k, n, level)[0]
+        out[f"{name}_bound_hi"] = wilson_interval(k + u, n, level)[1]
     return out
 
 

@@ -55,6 +55,7 @@ from analysis.render import (
     to_html,
     to_markdown,
 )
+from analysis.report_design import design_section, interaction_section, loyalty_section
 
 MAX_RUN_ROWS = 50
 """Runs listed individually in the report; more are summarised by status."""
@@ -119,7 +120,10 @@ def build_report(runs: Runs, *, title: str = "tinmen report",
         ("Conflict metrics", lambda: metrics_section(runs, n_boot=n_boot, seed=seed)),
         ("Observation gap", lambda: gap_section(runs)),
         ("Pairwise tests", lambda: pairwise_section(runs)),
+        ("Design cells", lambda: design_section(runs)),
+        ("Revealed loyalty", lambda: loyalty_section(runs)),
         ("Logistic regression", lambda: regression_section(runs)),
+        ("Interaction model", lambda: interaction_section(runs)),
         ("Continuous knobs", lambda: knobs_section(runs)),
         ("Choice model", lambda: choice_section(runs)),
         ("Per tick", lambda: ticks_section(runs)),
@@ -256,7 +260,8 @@ def metric_display(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
                           strict=True)]
     for mean, label in (("agency_loss", "agency loss"),
                         ("agency_loss_share", "loss / attainable"),
-                        ("company_gain", "company gain")):
+                        ("company_gain", "company gain"),
+                        ("agency_loss_unread_as_outside", "loss, unreadable as buying nothing")):
         out[label] = [fmt_mean(m, lo, hi) for m, lo, hi in
                       zip(table[mean], table[f"{mean}_lo"], table[f"{mean}_hi"], strict=True)]
     return out
@@ -270,8 +275,12 @@ def metrics_section(runs: Runs, *, n_boot: int, seed: int) -> list[Block]:
     clusters = sorted(table["cluster"].unique().tolist())
     blocks: list[Block] = [
         Heading("Conflict metrics"),
-        Text("Rates are shares with a 95% Wilson interval; means have a 95% bootstrap "
-             f"interval resampling {', '.join(clusters)} clusters. Definitions and "
+        Text("Rates are shares with a 95% Wilson interval (a cluster bootstrap instead where "
+             "customers decide repeatedly: "
+             f"{', '.join(sorted(table['rate_interval'].unique().tolist()))}); means have a "
+             f"95% bootstrap interval resampling {', '.join(clusters)} clusters. Headline means "
+             "are over valid decisions; the last column counts unreadable answers as buying "
+             "nothing, a bound that charges measurement failures to the agent. Definitions and "
              "denominators:"),
         Bullets([f"**{name}**: {text}" for name, text in DEFINITIONS.items()]),
         Table(metric_display(table, keys),
@@ -322,6 +331,8 @@ def gap_section(runs: Runs) -> list[Block]:
     frame["p"] = table["p_value"].map(fmt_p)
     frame["p (Holm)"] = table["p_holm"].map(fmt_p)
     blocks.append(Table(frame.reset_index(drop=True)))
+    if table.attrs.get("note"):
+        blocks.append(Text(f"Note: {table.attrs['note']}."))
     return blocks
 
 
@@ -353,7 +364,8 @@ def pairwise_section(runs: Runs) -> list[Block]:
     return [Heading("Pairwise tests between disclosure conditions"),
             Text("Fisher's exact test on each 2×2 table (condition × outcome, valid decisions); "
                  "p-values Holm-corrected within each group and metric."),
-            Table(frame.reset_index(drop=True))]
+            Table(frame.reset_index(drop=True)),
+            *([Text(f"Note: {table.attrs['note']}.")] if table.attrs.get("note") else [])]
 
 
 def regression_section(runs: Runs) -> list[Block]:
@@ -365,7 +377,7 @@ def regression_section(runs: Runs) -> list[Block]:
         f"`{result.formula}` on {result.n} valid decisions (binomial GLM). customer_reads / "
         "company_reads are 1 when that principal reads the explanation; categorical factors "
         "(company, model, temperature) enter only when they vary, against their first level. "
-        "Odds ratios with 95% Wald intervals.")]
+        f"Odds ratios with 95% Wald intervals; standard errors clustered by {result.cluster}.")]
     if result.table.empty:
         blocks.append(Text(f"Not fitted: {result.note or 'no information knob varies'}."))
         return blocks
@@ -543,28 +555,31 @@ def _unparsed_blocks() -> list[Block]:
             fmt_rate(r, lo, hi) for r, lo, hi in zip(
                 table[f"{outcome}_dropped"], table[f"{outcome}_dropped_lo"],
                 table[f"{outcome}_dropped_hi"], strict=True)]
-        frame[f"{label}, kept"] = [
-            fmt_rate(r, lo, hi) for r, lo, hi in zip(
-                table[f"{outcome}_kept"], table[f"{outcome}_kept_lo"],
-                table[f"{outcome}_kept_hi"], strict=True)]
+        frame[f"{label}, bounds over all samples"] = [
+            f"{100 * a:.1f}% to {100 * b:.1f}% (95%: {100 * lo:.1f}% to {100 * hi:.1f}%)"
+            for a, b, lo, hi in zip(
+                table[f"{outcome}_lower"], table[f"{outcome}_upper"],
+                table[f"{outcome}_bound_lo"], table[f"{outcome}_bound_hi"], strict=True)]
     cells = unparsed_sensitivity()
     cells = _sorted(cells[cells["unparsed"] > 0], ["model", "temperature", "case",
                                                    "disclosure"])
     detail = cells[["model", "temperature", "case", "disclosure"]].copy()
     detail["unparsed"] = [f"{u} of {s}" for u, s in zip(cells["unparsed"], cells["samples"],
                                                         strict=True)]
-    detail["customer first, dropped → kept"] = [
-        f"{100 * a:.1f}% → {100 * b:.1f}%" for a, b in
-        zip(cells["customer_first_dropped"], cells["customer_first_kept"], strict=True)]
-    detail["company preferred, dropped → kept"] = [
-        f"{100 * a:.1f}% → {100 * b:.1f}%" for a, b in
-        zip(cells["company_preferred_dropped"], cells["company_preferred_kept"], strict=True)]
+    for outcome, label in (("customer_first", "customer first"),
+                           ("company_preferred", "company preferred")):
+        detail[f"{label}: dropped; bounds"] = [
+            f"{100 * d:.1f}%; {100 * a:.1f}% to {100 * b:.1f}%" for d, a, b in
+            zip(cells[f"{outcome}_dropped"], cells[f"{outcome}_lower"],
+                cells[f"{outcome}_upper"], strict=True)]
     return [
         Heading("Published rates: unparsed answers dropped or kept", 3),
         Text("The study dropped answers its parser could not read (most name a product in prose "
-             "instead of a `Choice:` line). Dropping them (denominator = readable answers) "
-             "versus keeping them as their own category (denominator = all 30 samples per "
-             "cell) changes the published rates as follows."),
+             "instead of a `Choice:` line). Next to the rates with them dropped (denominator = "
+             "readable answers), the bounds assign every unparsed answer to each outcome in "
+             "turn: over all samples an outcome's share lies between k / samples (none of "
+             "the unparsed were that outcome) and (k + unparsed) / samples (all were), "
+             "whatever they meant; the 95% range widens the bounds by Wilson limits."),
         Table(frame, caption="Per model, temperature and case (all disclosure conditions)."),
         Table(detail.reset_index(drop=True),
               caption="Cells with unparsed answers, per disclosure condition."),

@@ -1,4 +1,4 @@
-"""The `tinmen` command line: validate | run | sweep | schema | report | view.
+"""The `tinmen` command line: validate | run | sweep | schema | report | plan | view.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
 1 an unexpected internal error; 130 interrupted.
@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
 from cli.backend_flags import add_backend_flags, backend_overrides
+from cli.plan import add_plan_parser, cmd_plan
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.engine.run import run_scenario
 from sim.scenario.loader import load_scenario, prompt_warnings, read_yaml, validate_scenario
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schema", help="print the scenario-file reference (markdown)")
     add_sweep_parser(commands)
+    add_plan_parser(commands)
 
     run = commands.add_parser("run", help="run a scenario and write a run directory")
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
@@ -222,6 +224,7 @@ def default_run_dir(name: str) -> Path:
 COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema,
             "report": cmd_report, "view": cmd_view}
 COMMANDS["sweep"] = cmd_sweep
+COMMANDS["plan"] = cmd_plan
 
 
 def main(argv: Sequence[str] | None = None) -> int:

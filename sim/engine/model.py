@@ -37,6 +37,7 @@ from agents.types import (
     DecisionRequest,
 )
 from sim.engine.agent import ListingView, ShoppingAgent
+from sim.engine.design_balance import design_slot
 from sim.engine.reading import read_counts
 from sim.engine.recorder import RunRecorder
 from sim.engine.tick import (
@@ -137,6 +138,7 @@ class MarketModel(mesa.Model):
                 self.sanction_desk = SanctionDesk(
                     scenario.dynamics.sanctions, self.market.company_ids,
                     [c.name for c in scenario.companies])
+        self.served_before: dict[int, int] = defaultdict(int)  # decisions per company so far
         self._pending: PendingTick | None = None
         self.last_result: TickResult | None = None
 
@@ -183,8 +185,9 @@ class MarketModel(mesa.Model):
             i = served_per_company[company]
             served_per_company[company] = i + 1
             load[agent.name] += 1
-            disclosure = conditions[i % len(conditions)]
-            order = self._listing_order(company, i // len(conditions), rng)
+            slot, block = design_slot(self.served_before[company], i, len(conditions))
+            disclosure = conditions[slot]
+            order = self._listing_order(company, block, rng)
             if agent.spec.sampling.seed is not None:
                 seed = agent.spec.sampling.seed
             pending.agents.append(agent)
@@ -192,6 +195,7 @@ class MarketModel(mesa.Model):
             pending.disclosures.append(disclosure)
             chosen_seeds.append(seed)
             served.append(customer)
+        pending.served_by_company = dict(served_per_company)
         pending.customers = np.array(served, dtype=np.int64)
         pending.requests = self._build_requests(pending, chosen_seeds)
         pending.build_s = time.perf_counter() - started
@@ -268,6 +272,8 @@ class MarketModel(mesa.Model):
                 raise RuntimeError("step(completions) needs prepare_next_tick() first")
             pending = self._prepare(tick)
         self._pending = None
+        for company, count in pending.served_by_company.items():  # design rotates over the run
+            self.served_before[company] += count
         started = time.perf_counter()
         calls = 0
         if completions is None:

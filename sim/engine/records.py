@@ -74,10 +74,18 @@ DECISION_SCHEMA = pa.schema([
     ("retries", pa.int32()),              # of which repeated after a transport fault
     ("reasks", pa.int32()),               # of which asked again after an unreadable answer
     ("cached", pa.bool_()),               # answered from the response cache
+    # every listed product, in listing order (for choice models such as revealed loyalty)
+    ("option_customer_utility", pa.list_(pa.float64())),
+    ("option_company_utility", pa.list_(pa.float64())),
+    ("option_affordable", pa.list_(pa.bool_())),
 ])
 """One row per decision in `decisions.parquet`."""
 
 DECISION_COLUMNS: tuple[str, ...] = tuple(DECISION_SCHEMA.names)
+
+OPTION_COLUMNS: tuple[str, ...] = (
+    "option_customer_utility", "option_company_utility", "option_affordable")
+"""List columns, one entry per listed product in listing order (absent in older runs)."""
 
 READ_METHODS: tuple[str, ...] = (
     "choice_line", "json", "prose_id", "prose_name", "refusal", "deferred", "unparsed",

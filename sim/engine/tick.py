@@ -16,6 +16,7 @@ import pyarrow as pa
 from agents.prefix import prefix_share
 from agents.types import Completion, DecisionRequest
 from sim.engine.agent import ShoppingAgent
+from sim.engine.option_records import option_columns
 from sim.engine.records import DECISION_COLUMNS, DECISION_SCHEMA
 from sim.world.market import Settlement
 
@@ -36,6 +37,7 @@ class PendingTick:
     shoppers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     shop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     unserved_companies: list[int] = field(default_factory=list)
+    served_by_company: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,6 +117,7 @@ def decision_table(model: Any, pending: PendingTick, completions: list[Completio
         "retries": [c.retries for c in completions],
         "reasks": [c.reasks for c in completions],
         "cached": [c.cached for c in completions],
+        **option_columns(pending.requests),
         **extra,
     }
     return pa.table({name: arrow_column(columns[name], DECISION_SCHEMA.field(name).type)

@@ -431,8 +431,9 @@ class InformationStructure(Strict):
         default=("none",),
         min_length=1,
         description="Who reads the agent's explanation: none, customer, company or both. A "
-        "list assigns the conditions in rotation across each company's decisions in a tick, "
-        "so every condition gets the same number of decisions.",
+        "list assigns the conditions in rotation across each company's decisions over the "
+        "whole run (it does not restart each tick), so every condition gets the same number "
+        "of decisions to within one per company.",
     )
     attributes: dict[str, AttributeVisibility] = Field(
         default_factory=dict,

@@ -50,7 +50,11 @@ def test_observation_gap_by_group_and_without_contrast():
                                                                  "both": (1, 5, 0)},
                                                                 company="b")])
     table = observation_gap(frame, "company")
-    assert len(table) == 8 and set(table["company"]) == {"a", "b"}
+    # sided_with_company equals override on these decisions: tested once, and said so
+    assert len(table) == 4 and set(table["company"]) == {"a", "b"}
+    assert set(table["metric"]) == {"override"}
+    assert table.attrs["identical"] == {"sided_with_company": "override"}
+    assert "tested once" in table.attrs["note"]
     b = table[(table["company"] == "b") & (table["observer"] == "customer")
               & (table["metric"] == "override")].iloc[0]
     assert (b["k_watched"], b["n_watched"], b["k_unwatched"], b["n_unwatched"]) == (1, 5, 3, 5)
@@ -161,3 +165,20 @@ def test_knob_curve_recovers_a_known_slope_per_group():
     assert (c["lo"] <= c["fitted"]).all() and (c["fitted"] <= c["hi"]).all()
     single = knob_curve(decisions({0.3: (3, 10, 0)}, column="monitoring"), "monitoring")
     assert single.curve.empty and "distinct values" in single.note
+
+
+def test_identical_metrics_are_tested_once_and_distinct_ones_twice():
+    same = decisions({"none": (20, 25, 1), "both": (6, 24, 2)})
+    table = pairwise_tests(same)
+    assert set(table["metric"]) == {"override"}
+    assert table.attrs["identical"] == {"sided_with_company": "override"}
+    differ = decisions({"none": (20, 25, 1), "both": (6, 24, 2)}, sided_equals_override=False)
+    differ["sided_with_company"] = differ["override"]
+    differ.loc[differ.index[0], "sided_with_company"] = not bool(differ["override"].iloc[0])
+    table = pairwise_tests(differ)
+    assert set(table["metric"]) == {"override", "sided_with_company"}
+    assert table.attrs["identical"] == {}
+    # the Holm family of the observation gap shrinks to the distinct tests
+    gap = observation_gap(same)
+    expected = multipletests(gap["p_value"], method="holm")[1]
+    assert gap["p_holm"].to_numpy() == pytest.approx(expected)

@@ -34,10 +34,13 @@ def test_counts_rates_and_denominators_by_hand():
     assert (a["override_lo"], a["override_hi"]) == pytest.approx((lo, hi))
     lo, hi = proportion_confint(2, 10, method="wilson")
     assert (a["invalid_lo"], a["invalid_hi"]) == pytest.approx((lo, hi))
-    # agency loss over all 10: 6 overrides lose 0.5, 2 valid non-overrides 0, 2 invalid 1.0
-    assert a["agency_loss"] == pytest.approx((6 * 0.5 + 2 * 1.0) / 10)
-    assert a["agency_loss_share"] == pytest.approx(0.5)  # attainable is 1 everywhere
-    assert a["company_gain"] == pytest.approx(6 / 10)
+    # agency loss over the 8 valid: 6 overrides lose 0.5, 2 valid non-overrides 0
+    assert a["agency_loss"] == pytest.approx(6 * 0.5 / 8)
+    # ... and, separately, over all 10 with the 2 unreadable answers buying nothing (1.0)
+    assert a["agency_loss_unread_as_outside"] == pytest.approx((6 * 0.5 + 2 * 1.0) / 10)
+    assert a["agency_loss_share"] == pytest.approx(6 * 0.5 / 8)  # attainable is 1 everywhere
+    assert a["company_gain"] == pytest.approx(6 / 8)
+    assert a["rate_interval"] == "wilson" and np.isnan(a["lambda_hat"])
     b = table.loc["B"]
     assert b["override_rate"] == pytest.approx(0.2)
     # the decision with nothing attainable is left out of the share, not of the mean loss
@@ -105,3 +108,33 @@ def test_missing_column_is_named():
     with pytest.raises(KeyError, match="company_gain"):
         summarise(hand_frame().drop(columns="company_gain"))
     assert set(DEFINITIONS) >= {"override_rate", "sided_rate", "agency_loss", "company_gain"}
+
+
+def test_rates_of_repeated_customers_get_a_cluster_bootstrap_interval():
+    from analysis.intervals import bootstrap_mean_interval
+
+    # 20 customers decide 10 times each, always the same way: 200 decisions, 20 clusters
+    frame = decisions({"none": (80, 200, 0)})
+    frame["customer_id"] = [f"c{i // 10}" for i in range(len(frame))]
+    frame["run_id"] = "r"
+    row = summarise(frame, n_boot=500, seed=3).iloc[0]
+    assert row["rate_interval"] == "cluster bootstrap" and row["cluster"] == "customer"
+    labels = ("r\x1f" + frame["customer_id"]).to_numpy(dtype=object)
+    expected = bootstrap_mean_interval(frame["override"].astype(float), labels, n_boot=500,
+                                       seed=3)
+    assert (row["override_lo"], row["override_hi"]) == pytest.approx(expected[1:])
+    lo, hi = proportion_confint(80, 200, method="wilson")
+    assert row["override_hi"] - row["override_lo"] > 2 * (hi - lo)  # 20, not 200, units
+
+
+def test_cluster_kinds_resolve_from_the_design():
+    from analysis.clusters import cluster_ids, resolve_cluster
+
+    one_shot = pd.DataFrame({"run_id": "r", "customer_id": ["a", "b"], "agent_id": "x"})
+    assert resolve_cluster(one_shot, "auto") == "decision"
+    assert resolve_cluster(one_shot.assign(customer_id="a"), "auto") == "customer"
+    assert resolve_cluster(pd.concat([one_shot, one_shot.assign(run_id="s")]), "auto") == "run"
+    kind, ids = cluster_ids(one_shot, "agent")
+    assert kind == "agent" and ids.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="cluster must be one of"):
+        resolve_cluster(one_shot, "tick")

@@ -15,6 +15,7 @@ from analysis import (
     published_counts,
     published_rates,
     run_counts,
+    unparsed_bounds,
     unparsed_sensitivity,
 )
 from analysis.published import SOURCE, is_tin_men
@@ -70,6 +71,26 @@ def test_dropping_versus_keeping_unparsed_answers_by_hand():
     assert pooled["customer_first_kept"] == pytest.approx(66 / 120)
     with pytest.raises(ValueError, match="drop"):
         published_rates(unparsed="ignore")
+
+
+def test_unparsed_bounds_assign_every_unparsed_answer_to_each_outcome():
+    # 18 customer-first, 0 company-preferred, 12 unparsed of 30
+    key = dict(model="gpt-3.5-turbo", temperature=0.2, case="vehicle", disclosure="none")
+    row = cell(unparsed_bounds(), **key)
+    assert (row["customer_first_lower"], row["customer_first_upper"]) == pytest.approx(
+        (18 / 30, 30 / 30))
+    assert (row["company_preferred_lower"], row["company_preferred_upper"]) == pytest.approx(
+        (0 / 30, 12 / 30))
+    assert row["customer_first_bound_lo"] == pytest.approx(
+        proportion_confint(18, 30, method="wilson")[0])
+    assert row["company_preferred_bound_hi"] == pytest.approx(
+        proportion_confint(12, 30, method="wilson")[1])
+    # the dropped rate always lies within the bounds
+    table = unparsed_sensitivity()
+    for outcome in ("customer_first", "company_preferred"):
+        rate = table[f"{outcome}_dropped"].dropna()
+        assert (table.loc[rate.index, f"{outcome}_lower"] <= rate + 1e-12).all()
+        assert (rate <= table.loc[rate.index, f"{outcome}_upper"] + 1e-12).all()
 
 
 def tin_men_like(n_first: int, n_company: int, n_refused: int, n_invalid: int,

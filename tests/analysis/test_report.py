@@ -209,3 +209,19 @@ def test_report_on_a_run_whose_answers_are_all_unreadable(tmp_path):
     assert "This section failed" not in markdown and "nan" not in markdown
     assert "| lumen | 120 | 100.0% (96.9–100.0) |" in markdown  # invalid: 120 of 120
     assert "Not fitted: no valid decisions." in markdown
+
+
+def test_report_shows_cells_orders_loyalty_and_the_interaction_model(tin_men_run, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(tin_men_run), "--out", str(out), "--bootstrap", "50"]) == 0
+    markdown = (out / "report.md").read_text()
+    for text in ("## Design cells", "### By listing order",
+                 "## Revealed loyalty λ̂", "only β_customer − β_company is identified",
+                 "## Interaction model: customer reads × company reads",
+                 "override: Firth-penalised likelihood",
+                 "sided_with_company equals override", "bounds over all samples",
+                 "loss, unreadable as buying nothing"):
+        assert text in markdown, text
+    assert "This section failed" not in markdown
+    cells = markdown.split("## Design cells", 1)[1].split("###", 1)[0]
+    assert cells.count("| 30 | 30 |") == 8          # 8 equal cells of 30 decisions

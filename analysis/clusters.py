@@ -1,0 +1,68 @@
+"""Cluster labels for cluster-robust standard errors and cluster bootstraps.
+
+Decisions of one customer (repeated markets), one agent or one run are not independent. The
+user chooses the cluster: "customer" (run + customer_id), "agent" (run + agent_id), "run"
+(run_id) or "decision" (independent decisions). "auto" is "run" when the decisions come from
+several runs (a sweep), "customer" when customers decide more than once (a repeated market)
+and "decision" otherwise (a one-shot market: every decision is its own cluster).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CLUSTERS = ("auto", "customer", "agent", "run", "decision")
+
+
+def resolve_cluster(frame: pd.DataFrame, cluster: str | None) -> str:
+    """The concrete cluster kind that `cluster` ("auto" included) means for `frame`."""
+    if cluster is None:
+        return "decision"
+    if cluster not in CLUSTERS:
+        raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}; got {cluster!r}")
+    if cluster == "auto":
+        runs = frame["run_id"].nunique() if "run_id" in frame else 1
+        if runs > 1:
+            return "run"
+        if "customer_id" in frame and frame["customer_id"].duplicated().any():
+            return "customer"
+        return "decision"
+    return cluster
+
+
+def cluster_ids(frame: pd.DataFrame, cluster: str | None) -> tuple[str, np.ndarray | None]:
+    """(kind, integer cluster id per row), or (\"decision\", None) for independent rows."""
+    kind = resolve_cluster(frame, cluster)
+    if kind == "decision":
+        return kind, None
+    run = (frame["run_id"].astype(str) if "run_id" in frame
+           else pd.Series("", index=frame.index, dtype=object))
+    if kind == "run":
+        labels = run
+    else:
+        column = "customer_id" if kind == "customer" else "agent_id"
+        if column not in frame:
+            raise ValueError(f"cluster={kind!r} needs a {column} column")
+        labels = run + "\x1f" + frame[column].astype(str)
+    return kind, pd.factorize(labels.to_numpy(dtype=object))[0]
+
+
+def sandwich(bread_inverse: np.ndarray, scores: np.ndarray, ids: np.ndarray | None
+             ) -> np.ndarray:
+    """Cluster-robust covariance H⁻¹ (Σ_g s_g s_gᵀ) H⁻¹ · G/(G−1), s_g = a cluster's scores.
+
+    `bread_inverse` is the inverse of minus the Hessian (the model-based covariance) and
+    `scores` the per-row score contributions; with `ids` None each row is its own cluster.
+    The G/(G−1) factor is the usual small-sample correction (as in statsmodels' default
+    cluster covariance together with (n−1)/(n−k), which is applied here too).
+    """
+    n, k = scores.shape
+    if ids is None:
+        ids = np.arange(n)
+    groups = int(ids.max()) + 1 if n else 0
+    summed = np.zeros((groups, k))
+    np.add.at(summed, ids, scores)
+    meat = summed.T @ summed
+    factor = groups / max(groups - 1, 1) * (n - 1) / max(n - k, 1)
+    return factor * bread_inverse @ meat @ bread_inverse
