@@ -256,8 +256,10 @@ def main() -> None:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--slots", type=int, default=None)
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                        help="time each request takes, in milliseconds (default 0)")
+    parser.add_argument("--slots", type=int, default=None, metavar="N",
+                        help="requests served at once; others queue (default: unlimited)")
     args = parser.parse_args()
     server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
                               port=args.port).start()

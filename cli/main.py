@@ -1,7 +1,7 @@
-"""The `tinmen` command line: validate | run | sweep | schema | report.
+"""The `tinmen` command line: validate | run | sweep | report | schema.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
-1 an unexpected internal error; 130 interrupted.
+1 an unexpected internal error; 130 interrupted (SIGINT); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -35,16 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check scenario and sweep files and exit")
+    validate = commands.add_parser(
+        "validate", help="check scenario and sweep files and exit",
+        description="Check scenario and sweep files without running anything: each file "
+        "gets one line, `ok: ...` with what it describes, or `error: ...` naming the key "
+        "and the fix. Exits 2 if any file is invalid.")
     validate.add_argument("files", nargs="+", metavar="FILE",
                           help="scenario or sweep YAML files (a sweep file has a `base:` key)")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
 
-    commands.add_parser("schema", help="print the scenario-file reference (markdown)")
-    add_sweep_parser(commands)
-
-    run = commands.add_parser("run", help="run a scenario and write a run directory")
+    run = commands.add_parser(
+        "run", help="run a scenario and write a run directory",
+        description="Run one scenario tick by tick and write a run directory (manifest, "
+        "decisions, transcripts, per-tick tables), with a progress bar on a terminal and a "
+        "summary at the end. Ctrl-C stops it, keeping every recorded tick (exit 130; "
+        "SIGTERM: 143).")
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     run.add_argument("--out", metavar="DIR",
                      help="run directory (default: runs/<scenario name>-<timestamp>)")
@@ -61,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_backend_flags(run)
 
+    add_sweep_parser(commands)
+
     report = commands.add_parser("report", help="write report.md and report.html (tables and "
                                  "figures) for a run or sweep directory")
     report.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="a run or sweep directory")
@@ -70,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bootstrap resamples for intervals of means (default 2000)")
     report.add_argument("--seed", type=int, default=0, metavar="N",
                         help="bootstrap seed (default 0)")
+
+    commands.add_parser("schema", help="print the scenario-file reference (markdown)")
     return parser
 
 
