@@ -26,6 +26,7 @@ from agents.errors import SweepError, SweepInterrupted, did_you_mean
 from sim.engine.recorder import now_iso, write_json_atomic
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
+from sim.sweep.progress import ProgressLines, is_terminal
 from sim.sweep.spec import SweepPlan
 from sim.sweep.store import BatchLog, DirectoryLock, SweepLayout
 
@@ -332,8 +333,15 @@ class _NoBars:
         """Nothing to close."""
 
 
-def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars:
-    return _Bars(session) if enabled else _NoBars()
+def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars | ProgressLines:
+    """Bars on a terminal, plain periodic lines on a redirected stderr, or nothing."""
+    if not enabled:
+        return _NoBars()
+    if is_terminal(sys.stderr):
+        return _Bars(session)
+    return ProgressLines(total_runs=len(session.runs), done_runs=session.skipped,
+                         todo_ticks=sum(e["ticks"] for e in session.runs.values()
+                                        if e["status"] != "completed"))
 
 
 def check_backends(plan: SweepPlan) -> None:
