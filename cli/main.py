@@ -17,6 +17,7 @@ from typing import Any
 
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
 from cli.backend_flags import add_backend_flags, backend_overrides
+from cli.interrupted import run_interrupted_message
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.engine.run import run_scenario
 from sim.scenario.loader import load_scenario, read_yaml
@@ -150,11 +151,18 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"run.seed={args.seed}")
     scenario = load_scenario(args.scenario, overrides)
     out = args.out or default_run_dir(scenario.name)
-    summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
-                           backend=args.backend, model=args.model,
-                           backend_options=backend_overrides(args), cache=args.cache,
-                           fresh=args.fresh, overwrite=args.overwrite,
-                           progress=not args.quiet)
+    try:
+        summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
+                               backend=args.backend, model=args.model,
+                               backend_options=backend_overrides(args), cache=args.cache,
+                               fresh=args.fresh, overwrite=args.overwrite,
+                               progress=not args.quiet)
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print(run_interrupted_message(out, signal_name="SIGTERM" if code == 143 else "SIGINT",
+                                      cache=args.cache, out_given=args.out is not None),
+              file=sys.stderr)
+        return code
     if not args.quiet:
         for line in summary.lines():
             print(line)

@@ -201,8 +201,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         raise
     status = "failed"
     error: str | None = None
+    bar = _progress_bar(scenario.run.ticks, progress)
     try:
-        bar = _progress_bar(scenario.run.ticks, progress)
         while model_.running:
             step = advance([model_])
             if step.failures:
@@ -223,6 +223,7 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        bar.close()
         for b in distinct.values():
             b.close()
         manifest = close_run(recorder, status, error, backends=describe_backends(backends),
