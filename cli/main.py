@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
+from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.interrupted import run_interrupted_message
 from cli.sweep import add_sweep_parser, cmd_sweep
@@ -98,9 +99,9 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
 
     plan = load_plan(file, settings=settings)
-    return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
-            f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
-            f"{plan.base_file})")
+    return (f"ok: {file} (sweep {plan.name}: {plural(len(plan.cells), 'cell')} x "
+            f"{plural(plan.spec.replicates, 'replicate')} = {plural(len(plan.runs), 'run')}, "
+            f"base {plan.base_file})")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -119,9 +120,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         customers = sum(g.count for g in scenario.customers)
         agents = sum(a.count for a in scenario.agents)
-        print(f"ok: {file} ({scenario.name}: {len(scenario.products)} products, "
-              f"{len(scenario.companies)} companies, {customers} customers, {agents} agents, "
-              f"{scenario.run.ticks} ticks)")
+        print(f"ok: {file} ({scenario.name}: {plural(len(scenario.products), 'product')}, "
+              f"{plural(len(scenario.companies), 'company', 'companies')}, "
+              f"{plural(customers, 'customer')}, {plural(agents, 'agent')}, "
+              f"{plural(scenario.run.ticks, 'tick')})")
     return status
 
 
@@ -187,7 +189,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except AnalysisError as exc:
         raise RunDirectoryError(f"report: {exc}") from exc
     print(f"report: {files.markdown}")
-    print(f"report: {files.html} ({len(files.figures)} figures in "
+    print(f"report: {files.html} ({plural(len(files.figures), 'figure')} in "
           f"{files.markdown.parent / 'figures'})")
     return 0
 

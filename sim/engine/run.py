@@ -21,6 +21,7 @@ from agents.backends.pool import build_backends
 from agents.backends.wrappers import MeteredBackend
 from agents.errors import BackendError, FatalBackendError
 from agents.types import DecisionRequest
+from agents.wording import plural
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.records import DECISIONS
@@ -45,6 +46,17 @@ class RunSummary:
     injection_success_rate: float | None = None
     failed: int = 0
     top_failure: str | None = None
+    cached: int = 0
+    """Decisions answered from the response cache (no model was asked)."""
+
+    def _cache_lines(self) -> list[str]:
+        if not self.cached:
+            return []
+        if self.cached == self.decisions:
+            return [f"all {plural(self.decisions, 'answer')} came from the response cache "
+                    "(the model was asked nothing)"]
+        return [f"{self.cached} of {plural(self.decisions, 'answer')} came from the response "
+                "cache"]
 
     @property
     def all_failed(self) -> bool:
@@ -60,12 +72,13 @@ class RunSummary:
                  f"{pct(self.sided_with_company_rate)}, invalid {pct(self.invalid_rate)}")
         if self.injection_success_rate is not None:
             rates += f", injection success {pct(self.injection_success_rate)}"
-        failures = ([f"{self.failed} of {self.decisions} requests failed; most common reason: "
-                     f"{self.top_failure}"] if self.failed else [])
+        failures = ([f"{self.failed} of {plural(self.decisions, 'request')} failed; most "
+                     f"common reason: {self.top_failure}"] if self.failed else [])
         return [
-            f"run {self.status}: {self.ticks} ticks, {self.decisions} decisions "
-            f"in {self.wall_s:.1f}s",
+            f"run {self.status}: {plural(self.ticks, 'tick')}, "
+            f"{plural(self.decisions, 'decision')} in {self.wall_s:.1f}s",
             rates,
+            *self._cache_lines(),
             *failures,
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
             "prompts.jsonl, ticks.csv, market.csv, sanctions.csv)",
@@ -286,7 +299,8 @@ def advance(models: Sequence[MarketModel]) -> Step:
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=[
-        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure"])
+        "override", "sided_with_company", "valid", "injection_success", "outcome", "failure",
+        "cached"])
     failed = table.loc[table["outcome"] == "failed", "failure"]
     def mean(column: str) -> float | None:
         values = table[column].dropna()
@@ -304,6 +318,7 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         injection_success_rate=mean("injection_success"),
         failed=len(failed),
         top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
+        cached=int(table["cached"].fillna(False).astype(bool).sum()),
     )
 
 

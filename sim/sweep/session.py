@@ -23,6 +23,7 @@ from typing import Any
 from agents.backends.base import available_backends
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, SweepInterrupted, did_you_mean
+from agents.wording import plural
 from sim.engine.recorder import now_iso, write_json_atomic
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
@@ -56,17 +57,21 @@ class SweepResult:
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         rate = self.decisions / self.wall_s if self.wall_s > 0 else 0.0
+        if self.skipped == self.runs and self.steps == 0 and self.status == "completed":
+            return [f"nothing to do: all {plural(self.runs, 'run')} are complete"
+                    if self.runs != 1 else "nothing to do: the 1 run is complete",
+                    f"files: {self.root}/ (sweep.json, runs/, decisions/, batches.csv)"]
         lines = [
-            f"sweep {self.status}: {self.completed}/{self.runs} runs completed "
-            f"({self.skipped} already done, {self.failed} failed), {self.decisions} decisions "
-            f"in {self.wall_s:.1f}s ({rate:.0f}/s)",
-            f"lockstep: {self.steps} steps, {self.backend_calls} backend calls, "
-            f"largest batch {self.max_batch}",
+            f"sweep {self.status}: {self.completed}/{plural(self.runs, 'run')} completed "
+            f"({self.skipped} already done, {self.failed} failed), "
+            f"{plural(self.decisions, 'decision')} in {self.wall_s:.1f}s ({rate:.0f}/s)",
+            f"lockstep: {plural(self.steps, 'step')}, "
+            f"{plural(self.backend_calls, 'backend call')}, largest batch {self.max_batch}",
             f"files: {self.root}/ (sweep.json, runs/, decisions/, batches.csv)",
         ]
         if self.failed:
-            lines.append(f"{self.failed} runs failed: see 'error' in sweep.json; re-run the "
-                         "same command to retry them")
+            lines.append(f"{plural(self.failed, 'run')} failed: see 'error' in sweep.json; "
+                         "re-run the same command to retry them")
         return lines
 
 
