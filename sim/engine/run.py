@@ -18,6 +18,7 @@ import pandas as pd
 from agents.backends.base import Backend
 from agents.backends.batch import generate_batched
 from agents.backends.pool import build_backends
+from agents.backends.progress import answer_progress
 from agents.backends.wrappers import MeteredBackend
 from agents.errors import BackendError, FatalBackendError
 from agents.types import DecisionRequest
@@ -217,7 +218,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     bar = _progress_bar(scenario.run.ticks, progress)
     try:
         while model_.running:
-            step = advance([model_])
+            with answer_progress(_TickAnswers(bar, model_)):
+                step = advance([model_])
             if step.failures:
                 raise step.failures[0]
             stats = model_.last_result.stats if model_.last_result else {}
@@ -320,6 +322,22 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
         cached=int(table["cached"].fillna(False).astype(bool).sum()),
     )
+
+
+class _TickAnswers:
+    """Shows, on the progress bar, how many of the current tick's requests are answered."""
+
+    def __init__(self, bar: Any, model: MarketModel) -> None:
+        self.bar = bar
+        self.model = model
+        self.answered = 0
+
+    def __call__(self, count: int) -> None:
+        self.answered += count
+        pending = self.model.pending
+        total = len(pending.requests) if pending is not None else "?"
+        self.bar.set_postfix_str(f"tick {self.model.steps + 1}: {self.answered}/{total} "
+                                 "answered")
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
