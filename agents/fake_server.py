@@ -97,6 +97,8 @@ class FakeOpenAIServer:
     answer: Answer = default_answer
     host: str = "127.0.0.1"
     port: int = 0
+    models: tuple[str, ...] = ()
+    """Names `/v1/models` lists; none by default, so any model name is accepted."""
     arrivals: list[Arrival] = field(default_factory=list)
     max_in_flight: int = 0
 
@@ -172,7 +174,8 @@ class FakeOpenAIServer:
     async def _models(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model"} for name in self.models]})
 
     async def _handle(self, request: Any) -> Any:
         from aiohttp import web

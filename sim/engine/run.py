@@ -23,6 +23,7 @@ from agents.backends.wrappers import MeteredBackend
 from agents.errors import BackendError, FatalBackendError
 from agents.types import DecisionRequest
 from agents.wording import plural
+from sim.engine.connection import unreachable_servers
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.records import DECISIONS
@@ -222,6 +223,8 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
                 step = advance([model_])
             if step.failures:
                 raise step.failures[0]
+            if step.unreachable:
+                raise servers_lost(step.unreachable, model_.steps, out_dir)
             stats = model_.last_result.stats if model_.last_result else {}
             rate = stats.get("decisions", 0) / max(stats.get("wall_s", 1.0), 1e-9)
             bar.set_postfix(decisions=stats.get("decisions", 0), per_s=f"{rate:.0f}")
@@ -246,6 +249,16 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
     return summarise(Path(out_dir), manifest)
 
 
+def servers_lost(urls: Sequence[str], tick: int, out_dir: str | Path) -> BackendError:
+    """The one-line error that stops a run whose every request of `tick` failed to connect."""
+    error = BackendError(
+        f"every request of tick {tick} failed to connect to {', '.join(urls)}; the run stops "
+        f"here ({plural(tick, 'tick')} recorded in {out_dir}/, the last one as failed); check "
+        "that the server is running and re-run")
+    error.exit_code = 1
+    return error
+
+
 @dataclass
 class Step:
     """What one `advance` did: the shared batch and the models that failed in it."""
@@ -259,6 +272,8 @@ class Step:
     """Requests per `backend/model` in the shared batch."""
     failures: dict[int, Exception] = field(default_factory=dict)
     """Index (in the `models` given) -> the exception that stopped that model this step."""
+    unreachable: list[str] = field(default_factory=list)
+    """Base URLs of the servers, when every request of the step failed to connect."""
 
 
 def advance(models: Sequence[MarketModel]) -> Step:
@@ -295,7 +310,8 @@ def advance(models: Sequence[MarketModel]) -> Step:
         except Exception as exc:  # noqa: BLE001 - fail this model only
             failures[k] = exc
     sizes = Counter(f"{b.name}/{b.model}" for b in owners)
-    return Step(len(spans), len(requests), calls, backend_s, sizes, failures)
+    return Step(len(spans), len(requests), calls, backend_s, sizes, failures,
+                unreachable_servers(completions, owners))
 
 
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
