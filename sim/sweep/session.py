@@ -32,6 +32,8 @@ from sim.sweep.spec import SweepPlan
 from sim.sweep.store import BatchLog, DirectoryLock, SweepLayout
 
 STATES = ("pending", "running", "completed", "failed")
+INTERRUPTED = "interrupted; reruns on resume"
+"""The `error` of a run that was stopped part-way (it starts again from tick 1 on resume)."""
 SAVE_EVERY_S = 0.5
 """Least time between two writes of sweep.json while a sweep runs (it is always written when
 the sweep ends); the run directories, not sweep.json, are the record a resume trusts."""
@@ -213,8 +215,7 @@ class SweepSession:
                          error=event.get("error"), finished_at=now_iso())
             self.bars.run_done(entry)
         elif kind == "interrupted" and entry is not None:
-            entry.update(status="pending", error="interrupted; reruns on resume",
-                         finished_at=now_iso())
+            entry.update(status="pending", error=INTERRUPTED, finished_at=now_iso())
         elif kind == "step":
             self._step(event)
         elif kind == "worker_lost":
@@ -266,7 +267,7 @@ class SweepSession:
                     if done is not None:
                         entry.update(status="completed", decisions=done, error=None)
                     else:
-                        entry.update(status="pending", error="interrupted; reruns on resume")
+                        entry.update(status="pending", error=INTERRUPTED)
         else:
             self.reconcile("the run was left unfinished by its worker")
             self.fail_never_started()
@@ -449,5 +450,23 @@ def _interrupted(exc: KeyboardInterrupt, session: SweepSession, root: Path) -> S
     name = signal.Signals(signum).name
     return SweepInterrupted(
         f"sweep interrupted by {name}: {counts['completed']} of {len(session.runs)} runs "
-        f"completed and kept; resume with: tinmen sweep --resume --out {root}",
-        128 + int(signum))
+        f"completed and kept; resume with: tinmen sweep --resume --out {root}"
+        f"{checkpoint_hint(session)}", 128 + int(signum))
+
+
+def checkpoint_hint(session: SweepSession) -> str:
+    """How many runs in progress were lost, and how `--max-active` keeps runs as they finish.
+
+    Lockstep advances every run together, so none completes before the last tick; a run
+    stopped part-way restarts from tick 1 on resume.
+    """
+    lost = sum(1 for e in session.runs.values()
+               if e["status"] == "pending" and e["error"] == INTERRUPTED)
+    if not lost:
+        return ""
+    hint = (f"; {plural(lost, 'run')} in progress will restart from tick 1")
+    if session.session_info.get("max_active") is None and len(session.runs) > 1:
+        waves = max(1, -(-len(session.runs) // 4))
+        hint += (f"; to keep runs as they finish, add --max-active N (e.g. --max-active "
+                 f"{waves}: N runs advance together and the sweep completes them in waves)")
+    return hint

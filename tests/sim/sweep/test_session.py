@@ -405,6 +405,8 @@ def test_sigterm_and_sigint_stop_cleanly_and_say_how_to_resume(tmp_path, slow_ba
     assert len(lines) == 1 and "Traceback" not in stderr
     assert lines[0].startswith(f"interrupted: sweep interrupted by {signal.Signals(signum).name}")
     assert f"resume with: tinmen sweep --resume --out {out}" in lines[0]
+    assert " in progress will restart from tick 1; " in lines[0]
+    assert "to keep runs as they finish, add --max-active N (e.g. --max-active 3" in lines[0]
     recorded = state(out)
     assert recorded["status"] == "interrupted" and recorded["counts"]["running"] == 0
     assert 0 < recorded["counts"]["completed"] < 12
