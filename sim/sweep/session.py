@@ -254,7 +254,7 @@ class SweepSession:
         why = (f"a worker process exited before running it ({lost})" if lost
                else "the executor finished without running it")
         for entry in self.runs.values():
-            if entry["status"] == "pending":
+            if entry["status"] == "pending" and entry["error"] != INTERRUPTED:
                 entry.update(status="failed", error=f"never ran: {why}; re-run with --resume",
                              finished_at=now_iso())
 

@@ -42,3 +42,26 @@ def test_failures_that_are_not_connection_errors_do_not_stop_the_run(tmp_path, w
     assert code == 1 and "run failed" not in capsys.readouterr().out
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["ticks_completed"] == 3
+
+
+def test_a_lockstep_sweep_stops_when_its_server_goes_away(tmp_path, capsys):
+    import yaml
+
+    data = mini_scenario(run={"ticks": 5, "seed": 3})
+    with FakeOpenAIServer(fault=lambda body, index: "drop" if index >= 24 else None) as s:
+        data["agents"][0].update(backend="openai", model="fake-model",
+                                 backend_options={"base_urls": [s.base_url],
+                                                  "max_retries": 0})
+        base = tmp_path / "base.yaml"
+        base.write_text(yaml.safe_dump(data))
+        out = tmp_path / "sweep"
+        code = main(["sweep", str(base), "--replicates", "2", "--out", str(out), "--quiet"])
+        asked = len(s.arrivals)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert err.startswith(f"error: every request of lockstep step 2 failed to connect to "
+                          f"{s.base_url}; the sweep stops here")
+    assert asked == 48  # two runs x 12 customers x 2 steps; step 3 never asked
+    runs = json.loads((out / "sweep.json").read_text())["runs"]
+    assert [(r["status"], r["error"]) for r in runs] == [
+        ("pending", "interrupted; reruns on resume")] * 2
