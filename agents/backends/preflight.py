@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +39,7 @@ def served_models(url: str, *, api_key: str | None = None,
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     request = urllib.request.Request(endpoint, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        with _opener(url).open(request, timeout=timeout_s) as response:
             body = response.read()
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
@@ -68,6 +69,14 @@ def served_models(url: str, *, api_key: str | None = None,
     if not isinstance(entries, list):
         return []
     return [str(e["id"]) for e in entries if isinstance(e, dict) and "id" in e]
+
+
+def _opener(url: str) -> urllib.request.OpenerDirector:
+    """A URL opener: no HTTP proxy for a server on this machine, the environment's otherwise."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
 
 
 def check_servers(urls: Sequence[str], model: str, *, api_key_env: str | None = None,
