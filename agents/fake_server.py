@@ -99,6 +99,8 @@ class FakeOpenAIServer:
     answer: Answer = default_answer
     host: str = "127.0.0.1"
     port: int = 0
+    models: tuple[str, ...] = ()
+    """Names `/v1/models` lists; none by default, so any model name is accepted."""
     arrivals: list[Arrival] = field(default_factory=list)
     max_in_flight: int = 0
     reverse_choices: bool = False
@@ -176,7 +178,8 @@ class FakeOpenAIServer:
     async def _models(self, request: Any) -> Any:
         from aiohttp import web
 
-        return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model"} for name in self.models]})
 
     async def _handle(self, request: Any) -> Any:
         from aiohttp import web
@@ -273,8 +276,10 @@ def main() -> None:
     """Serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    parser.add_argument("--slots", type=int, default=None)
+    parser.add_argument("--latency-ms", type=float, default=0.0, metavar="MS",
+                        help="time each request takes, in milliseconds (default 0)")
+    parser.add_argument("--slots", type=int, default=None, metavar="N",
+                        help="requests served at once; others queue (default: unlimited)")
     args = parser.parse_args()
     server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
                               port=args.port).start()

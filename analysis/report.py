@@ -100,13 +100,18 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, *,
     return ReportFiles(markdown, html, tuple(figures))
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def build_report(runs: Runs, *, title: str = "tinmen report",
                  n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> list[Block]:
     """Every section of the report as blocks (see `analysis.render`)."""
     d = runs.decisions
     blocks: list[Block] = [Heading(title, 1), Text(
         f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} from "
-        f"`{runs.root}`: {len(runs.runs)} run(s), {len(d)} decisions. Intervals are 95%: "
+        f"`{runs.root}`: {_count(len(runs.runs), 'run')}, {_count(len(d), 'decision')}. "
+        "Intervals are 95%: "
         f"Wilson for rates, a seeded percentile bootstrap ({n_boot} resamples, seed {seed}) "
         "for means.")]
     if d.empty:
@@ -200,7 +205,7 @@ def runs_warning(runs: Runs) -> list[Block]:
     if not len(incomplete):
         return []
     return [Text(
-        f"**Warning:** {len(incomplete)} run(s) did not complete ("
+        f"**Warning:** {_count(len(incomplete), 'run')} did not complete ("
         + ", ".join(f"`{r}`: {s}" for r, s in zip(incomplete["run_id"],
                                                    incomplete["status"], strict=True))
         + "). The ticks they recorded are included below.")]
@@ -215,7 +220,7 @@ def knob_summary(runs: Runs) -> str:
         values = sorted(d[key].dropna().unique().tolist(), key=condition_order)
         shown = ", ".join(str(v) for v in values[:8]) + (" …" if len(values) > 8 else "")
         parts.append(f"`{key}` ({shown})")
-    sizes = f"{len(runs.runs)} run(s), {len(d)} decisions"
+    sizes = f"{_count(len(runs.runs), 'run')}, {_count(len(d), 'decision')}"
     if not parts:
         return f"{sizes}; no knob varies, so the results are one cell."
     return f"{sizes}. Varied: " + "; ".join(parts) + "."

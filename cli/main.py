@@ -1,7 +1,7 @@
-"""The `tinmen` command line: validate | run | sweep | schema | report | plan | view.
+"""The `tinmen` command line: validate | run | sweep | report | view | plan | schema.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
-1 an unexpected internal error; 130 interrupted.
+1 an unexpected internal error; 130 interrupted (SIGINT); 143 stopped by SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
+from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
+from cli.interrupted import run_interrupted_message
 from cli.plan import add_plan_parser, cmd_plan
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.engine.run import run_scenario
@@ -36,17 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show full tracebacks instead of one-line errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check scenario and sweep files and exit")
+    validate = commands.add_parser(
+        "validate", help="check scenario and sweep files and exit",
+        description="Check scenario and sweep files without running anything: each file "
+        "gets one line, `ok: ...` with what it describes, or `error: ...` naming the key "
+        "and the fix. Exits 2 if any file is invalid.")
     validate.add_argument("files", nargs="+", metavar="FILE",
                           help="scenario or sweep YAML files (a sweep file has a `base:` key)")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
 
-    commands.add_parser("schema", help="print the scenario-file reference (markdown)")
-    add_sweep_parser(commands)
-    add_plan_parser(commands)
-
-    run = commands.add_parser("run", help="run a scenario and write a run directory")
+    run = commands.add_parser(
+        "run", help="run a scenario and write a run directory",
+        description="Run one scenario tick by tick and write a run directory (manifest, "
+        "decisions, transcripts, per-tick tables), with a progress bar on a terminal and a "
+        "summary at the end. Ctrl-C stops it, keeping every recorded tick (exit 130; "
+        "SIGTERM: 143).")
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     run.add_argument("--out", metavar="DIR",
                      help="run directory (default: runs/<scenario name>-<timestamp>)")
@@ -62,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace the contents of an existing --out directory")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_backend_flags(run)
+
+    add_sweep_parser(commands)
 
     report = commands.add_parser("report", help="write report.md and report.html (tables and "
                                  "figures) for a run or sweep directory")
@@ -84,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds between looks for new ticks (default 2)")
     view.add_argument("--bootstrap", type=int, default=2000, metavar="N",
                       help="bootstrap resamples for intervals of means (default 2000)")
+
+    add_plan_parser(commands)
+
+    commands.add_parser("schema", help="print the scenario-file reference (markdown)")
     return parser
 
 
@@ -102,9 +115,9 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
     plan = load_plan(file, settings=settings)
     for run in plan.runs[:: plan.spec.replicates]:  # one run per cell: render its templates
         prompt_warnings(validate_scenario(plan.scenario_data(run), file), file)
-    return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
-            f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
-            f"{plan.base_file})")
+    return (f"ok: {file} (sweep {plan.name}: {plural(len(plan.cells), 'cell')} x "
+            f"{plural(plan.spec.replicates, 'replicate')} = {plural(len(plan.runs), 'run')}, "
+            f"base {plan.base_file})")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -124,9 +137,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         customers = sum(g.count for g in scenario.customers)
         agents = sum(a.count for a in scenario.agents)
-        print(f"ok: {file} ({scenario.name}: {len(scenario.products)} products, "
-              f"{len(scenario.companies)} companies, {customers} customers, {agents} agents, "
-              f"{scenario.run.ticks} ticks)")
+        print(f"ok: {file} ({scenario.name}: {plural(len(scenario.products), 'product')}, "
+              f"{plural(len(scenario.companies), 'company', 'companies')}, "
+              f"{plural(customers, 'customer')}, {plural(agents, 'agent')}, "
+              f"{plural(scenario.run.ticks, 'tick')})")
     return status
 
 
@@ -156,11 +170,18 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"run.seed={args.seed}")
     scenario = load_scenario(args.scenario, overrides)
     out = args.out or default_run_dir(scenario.name)
-    summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
-                           backend=args.backend, model=args.model,
-                           backend_options=backend_overrides(args), cache=args.cache,
-                           fresh=args.fresh, overwrite=args.overwrite,
-                           progress=not args.quiet)
+    try:
+        summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
+                               backend=args.backend, model=args.model,
+                               backend_options=backend_overrides(args), cache=args.cache,
+                               fresh=args.fresh, overwrite=args.overwrite,
+                               progress=not args.quiet)
+    except KeyboardInterrupt as exc:
+        code = getattr(exc, "exit_code", 130)
+        print(run_interrupted_message(out, signal_name="SIGTERM" if code == 143 else "SIGINT",
+                                      cache=args.cache, out_given=args.out is not None),
+              file=sys.stderr)
+        return code
     if not args.quiet:
         for line in summary.lines():
             print(line)
@@ -185,7 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except AnalysisError as exc:
         raise RunDirectoryError(f"report: {exc}") from exc
     print(f"report: {files.markdown}")
-    print(f"report: {files.html} ({len(files.figures)} figures in "
+    print(f"report: {files.html} ({plural(len(files.figures), 'figure')} in "
           f"{files.markdown.parent / 'figures'})")
     return 0
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.errors import BackendError, ScenarioError, SweepInterrupted
+from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
 from sim.sweep.session import default_sweep_dir, run_sweep
 from sim.sweep.spec import load_plan, plan_from_json, sweep_reference
@@ -152,8 +153,9 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
 
 def _print_plan(plan: Any, out: str | None) -> None:
 
-    print(f"sweep {plan.name} ({plan.sweep_id}): {len(plan.cells)} cells x "
-          f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, root seed "
+    print(f"sweep {plan.name} ({plan.sweep_id}): {plural(len(plan.cells), 'cell')} x "
+          f"{plural(plan.spec.replicates, 'replicate')} = {plural(len(plan.runs), 'run')}, "
+          "root seed "
           f"{plan.root_seed}, base {plan.base_file}")
     print(f"out: {out or default_sweep_dir(plan)}")
     for index, cell in enumerate(plan.cells):

@@ -23,12 +23,14 @@ constrains exactly as a vLLM server does, so the `hf` and `vllm` paths agree.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
 from agents.backends.options import BackendOptions
+from agents.backends.progress import report_answered
 from agents.errors import REASON_LIMIT, BackendCreationError, one_line
 from agents.structured import AnswerConstraint, answer_constraint
 from agents.types import Completion, DecisionRequest
@@ -149,6 +151,22 @@ class SeededSampler:
                 self.done[row] = True
 
 
+@contextmanager
+def quiet_loading(transformers: Any) -> Iterator[None]:
+    """Hide transformers' own progress bars ("Loading weights") while tinmen loads a model.
+
+    tinmen draws its own progress; the setting is restored afterwards.
+    """
+    logging = transformers.utils.logging
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
 class HFBackend:
     """Batched generation with a local transformers causal LM; see the module docstring."""
 
@@ -171,8 +189,9 @@ class HFBackend:
         self.tokenizer = load_tokenizer(self.options.tokenizer or model, self.options.revision)
         self.tokenizer.padding_side = "left"
         try:
-            self.lm = transformers.AutoModelForCausalLM.from_pretrained(
-                model, revision=self.options.revision, dtype=self.dtype)
+            with quiet_loading(transformers):
+                self.lm = transformers.AutoModelForCausalLM.from_pretrained(
+                    model, revision=self.options.revision, dtype=self.dtype)
             self.lm.to(self.device)
         except Exception as exc:  # noqa: BLE001 - one line for the user
             raise BackendCreationError(
@@ -236,6 +255,7 @@ class HFBackend:
                 results[i] = completion
                 if on_result is not None:
                     on_result(i, completion)
+            report_answered(len(rows))
         return [r if r is not None else Completion.failed("not answered") for r in results]
 
     def describe(self) -> dict[str, Any]:

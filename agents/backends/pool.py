@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from agents.backends.base import LLM_BACKENDS, Backend, create_backend
 from agents.backends.cache import CachedBackend, KeyRecipe, ReplayBackend, ResponseCache
 from agents.backends.options import BackendOptions
+from agents.backends.preflight import PREFLIGHT_TIMEOUT_S, check_servers
 from agents.backends.wrappers import MeteredBackend, ReaskingBackend
 from agents.errors import BackendCreationError, BackendError
 
@@ -177,6 +178,19 @@ def effective_options(spec: AgentBackendSpec | None, overrides: Mapping[str, Any
         raise BackendError(f"{where} with the command-line flags: {message}") from exc
 
 
+def check_reachable(backend: Backend, model: str | None, opts: BackendOptions,
+                   cache: str | Path | None) -> None:
+    """The preflight of an `openai` backend: every server answers and serves `model`."""
+    try:
+        check_servers(opts.urls(), str(model), api_key_env=opts.api_key_env,
+                      timeout_s=min(opts.timeout_s, PREFLIGHT_TIMEOUT_S))
+    except BackendCreationError as exc:
+        backend.close()
+        hint = (f"; to answer from --cache {cache} alone, use --backend replay"
+                if cache is not None else "")
+        raise BackendCreationError(f"{exc}{hint}") from None
+
+
 def _llm_backend(name: str, model: str | None, opts: BackendOptions,
                  cache: str | Path | None, fresh: bool) -> Backend:
     """Create one LLM backend and wrap it: cache, re-ask, accounting."""
@@ -190,6 +204,8 @@ def _llm_backend(name: str, model: str | None, opts: BackendOptions,
         inner = ReplayBackend(model, cache=ResponseCache(cache, must_exist=True), options=opts)
     else:
         inner = create_backend(name, model=model, options=opts)
+        if name == "openai":
+            check_reachable(inner, model, opts, cache)
         if cache is not None:
             try:
                 store = ResponseCache(cache)

@@ -18,9 +18,12 @@ import pandas as pd
 from agents.backends.base import Backend
 from agents.backends.batch import generate_batched
 from agents.backends.pool import build_backends
+from agents.backends.progress import answer_progress
 from agents.backends.wrappers import MeteredBackend
 from agents.errors import BackendError, FatalBackendError
 from agents.types import DecisionRequest
+from agents.wording import plural
+from sim.engine.connection import unreachable_servers
 from sim.engine.model import MarketModel
 from sim.engine.reading import deferral_text, reading_lines, reading_mix
 from sim.engine.recorder import RunRecorder
@@ -47,6 +50,17 @@ class RunSummary:
     failed: int = 0
     top_failure: str | None = None
     reading: Mapping[str, int] | None = None  # answers per reading method (sim.engine.reading)
+    cached: int = 0
+    """Decisions answered from the response cache (no model was asked)."""
+
+    def _cache_lines(self) -> list[str]:
+        if not self.cached:
+            return []
+        if self.cached == self.decisions:
+            return [f"all {plural(self.decisions, 'answer')} came from the response cache "
+                    "(the model was asked nothing)"]
+        return [f"{self.cached} of {plural(self.decisions, 'answer')} came from the response "
+                "cache"]
 
     @property
     def all_failed(self) -> bool:
@@ -63,12 +77,13 @@ class RunSummary:
                  f"{deferral_text(self.reading or {})}")
         if self.injection_success_rate is not None:
             rates += f", injection success {pct(self.injection_success_rate)}"
-        failures = ([f"{self.failed} of {self.decisions} requests failed; most common reason: "
-                     f"{self.top_failure}"] if self.failed else [])
+        failures = ([f"{self.failed} of {plural(self.decisions, 'request')} failed; most "
+                     f"common reason: {self.top_failure}"] if self.failed else [])
         return [
-            f"run {self.status}: {self.ticks} ticks, {self.decisions} decisions "
-            f"in {self.wall_s:.1f}s",
+            f"run {self.status}: {plural(self.ticks, 'tick')}, "
+            f"{plural(self.decisions, 'decision')} in {self.wall_s:.1f}s",
             rates,
+            *self._cache_lines(),
             *failures,
             *reading_lines(self.reading or {}),
             f"files: {self.run_dir}/ (manifest.json, decisions.parquet, transcripts.jsonl, "
@@ -205,12 +220,15 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         raise
     status = "failed"
     error: str | None = None
+    bar = _progress_bar(scenario.run.ticks, progress)
     try:
-        bar = _progress_bar(scenario.run.ticks, progress)
         while model_.running:
-            step = advance([model_])
+            with answer_progress(_TickAnswers(bar, model_)):
+                step = advance([model_])
             if step.failures:
                 raise step.failures[0]
+            if step.unreachable:
+                raise servers_lost(step.unreachable, model_.steps, out_dir)
             stats = model_.last_result.stats if model_.last_result else {}
             rate = stats.get("decisions", 0) / max(stats.get("wall_s", 1.0), 1e-9)
             bar.set_postfix(decisions=stats.get("decisions", 0), per_s=f"{rate:.0f}")
@@ -227,11 +245,22 @@ def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
+        bar.close()
         for b in distinct.values():
             b.close()
         manifest = close_run(recorder, status, error, backends=describe_backends(backends),
                              backend_usage=backend_usage(backends))
     return summarise(Path(out_dir), manifest)
+
+
+def servers_lost(urls: Sequence[str], tick: int, out_dir: str | Path) -> BackendError:
+    """The one-line error that stops a run whose every request of `tick` failed to connect."""
+    error = BackendError(
+        f"every request of tick {tick} failed to connect to {', '.join(urls)}; the run stops "
+        f"here ({plural(tick, 'tick')} recorded in {out_dir}/, the last one as failed); check "
+        "that the server is running and re-run")
+    error.exit_code = 1
+    return error
 
 
 @dataclass
@@ -247,6 +276,8 @@ class Step:
     """Requests per `backend/model` in the shared batch."""
     failures: dict[int, Exception] = field(default_factory=dict)
     """Index (in the `models` given) -> the exception that stopped that model this step."""
+    unreachable: list[str] = field(default_factory=list)
+    """Base URLs of the servers, when every request of the step failed to connect."""
 
 
 def advance(models: Sequence[MarketModel]) -> Step:
@@ -283,14 +314,15 @@ def advance(models: Sequence[MarketModel]) -> Step:
         except Exception as exc:  # noqa: BLE001 - fail this model only
             failures[k] = exc
     sizes = Counter(f"{b.name}/{b.model}" for b in owners)
-    return Step(len(spans), len(requests), calls, backend_s, sizes, failures)
+    return Step(len(spans), len(requests), calls, backend_s, sizes, failures,
+                unreachable_servers(completions, owners))
 
 
 def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
     """Summarise a finished run from its files."""
     table = pd.read_parquet(run_dir / DECISIONS, columns=[
         "override", "sided_with_company", "valid", "injection_success", "outcome", "failure",
-        "parse_method"])
+        "parse_method", "cached"])
     failed = table.loc[table["outcome"] == "failed", "failure"]
     def mean(column: str) -> float | None:
         values = table[column].dropna()
@@ -309,7 +341,24 @@ def summarise(run_dir: Path, manifest: Mapping[str, Any]) -> RunSummary:
         failed=len(failed),
         top_failure=str(failed.value_counts().index[0]) if len(failed) else None,
         reading=reading_mix(table["parse_method"]),
+        cached=int(table["cached"].fillna(False).astype(bool).sum()),
     )
+
+
+class _TickAnswers:
+    """Shows, on the progress bar, how many of the current tick's requests are answered."""
+
+    def __init__(self, bar: Any, model: MarketModel) -> None:
+        self.bar = bar
+        self.model = model
+        self.answered = 0
+
+    def __call__(self, count: int) -> None:
+        self.answered += count
+        pending = self.model.pending
+        total = len(pending.requests) if pending is not None else "?"
+        self.bar.set_postfix_str(f"tick {self.model.steps + 1}: {self.answered}/{total} "
+                                 "answered")
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.pool import BackendPool
-from agents.errors import TinmenError, one_line
+from agents.errors import SweepError, TinmenError, one_line
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.run import advance, close_run, open_run
@@ -223,6 +223,11 @@ def _advance(active: list[ActiveRun], layout: SweepLayout, emit: Emit, *, step: 
     """One lockstep step: every active run does one tick, answered by one shared batch."""
     started = time.perf_counter()
     done = advance([run.model for run in active])
+    if done.unreachable:  # the server is gone: every run would fail the same way
+        raise SweepError(f"every request of lockstep step {step} failed to connect to "
+                         f"{', '.join(done.unreachable)}; the sweep stops here (runs in "
+                         "progress restart on resume); check that the server is running, "
+                         "then resume")
     for k, run in enumerate(active):
         if k in done.failures:
             _stop(run, "failed", done.failures[k], emit)

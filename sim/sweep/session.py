@@ -23,13 +23,17 @@ from typing import Any
 from agents.backends.base import available_backends
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, SweepInterrupted, did_you_mean
+from agents.wording import plural
 from sim.engine.recorder import now_iso, write_json_atomic
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
+from sim.sweep.progress import ProgressLines, is_terminal
 from sim.sweep.spec import SweepPlan
 from sim.sweep.store import BatchLog, DirectoryLock, SweepLayout
 
 STATES = ("pending", "running", "completed", "failed")
+INTERRUPTED = "interrupted; reruns on resume"
+"""The `error` of a run that was stopped part-way (it starts again from tick 1 on resume)."""
 SAVE_EVERY_S = 0.5
 """Least time between two writes of sweep.json while a sweep runs (it is always written when
 the sweep ends); the run directories, not sweep.json, are the record a resume trusts."""
@@ -55,17 +59,21 @@ class SweepResult:
     def lines(self) -> list[str]:
         """Human-readable summary lines."""
         rate = self.decisions / self.wall_s if self.wall_s > 0 else 0.0
+        if self.skipped == self.runs and self.steps == 0 and self.status == "completed":
+            return [f"nothing to do: all {plural(self.runs, 'run')} are complete"
+                    if self.runs != 1 else "nothing to do: the 1 run is complete",
+                    f"files: {self.root}/ (sweep.json, runs/, decisions/, batches.csv)"]
         lines = [
-            f"sweep {self.status}: {self.completed}/{self.runs} runs completed "
-            f"({self.skipped} already done, {self.failed} failed), {self.decisions} decisions "
-            f"in {self.wall_s:.1f}s ({rate:.0f}/s)",
-            f"lockstep: {self.steps} steps, {self.backend_calls} backend calls, "
-            f"largest batch {self.max_batch}",
+            f"sweep {self.status}: {self.completed}/{plural(self.runs, 'run')} completed "
+            f"({self.skipped} already done, {self.failed} failed), "
+            f"{plural(self.decisions, 'decision')} in {self.wall_s:.1f}s ({rate:.0f}/s)",
+            f"lockstep: {plural(self.steps, 'step')}, "
+            f"{plural(self.backend_calls, 'backend call')}, largest batch {self.max_batch}",
             f"files: {self.root}/ (sweep.json, runs/, decisions/, batches.csv)",
         ]
         if self.failed:
-            lines.append(f"{self.failed} runs failed: see 'error' in sweep.json; re-run the "
-                         "same command to retry them")
+            lines.append(f"{plural(self.failed, 'run')} failed: see 'error' in sweep.json; "
+                         "re-run the same command to retry them")
         return lines
 
 
@@ -207,8 +215,7 @@ class SweepSession:
                          error=event.get("error"), finished_at=now_iso())
             self.bars.run_done(entry)
         elif kind == "interrupted" and entry is not None:
-            entry.update(status="pending", error="interrupted; reruns on resume",
-                         finished_at=now_iso())
+            entry.update(status="pending", error=INTERRUPTED, finished_at=now_iso())
         elif kind == "step":
             self._step(event)
         elif kind == "worker_lost":
@@ -247,7 +254,7 @@ class SweepSession:
         why = (f"a worker process exited before running it ({lost})" if lost
                else "the executor finished without running it")
         for entry in self.runs.values():
-            if entry["status"] == "pending":
+            if entry["status"] == "pending" and entry["error"] != INTERRUPTED:
                 entry.update(status="failed", error=f"never ran: {why}; re-run with --resume",
                              finished_at=now_iso())
 
@@ -260,7 +267,7 @@ class SweepSession:
                     if done is not None:
                         entry.update(status="completed", decisions=done, error=None)
                     else:
-                        entry.update(status="pending", error="interrupted; reruns on resume")
+                        entry.update(status="pending", error=INTERRUPTED)
         else:
             self.reconcile("the run was left unfinished by its worker")
             self.fail_never_started()
@@ -332,8 +339,15 @@ class _NoBars:
         """Nothing to close."""
 
 
-def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars:
-    return _Bars(session) if enabled else _NoBars()
+def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars | ProgressLines:
+    """Bars on a terminal, plain periodic lines on a redirected stderr, or nothing."""
+    if not enabled:
+        return _NoBars()
+    if is_terminal(sys.stderr):
+        return _Bars(session)
+    return ProgressLines(total_runs=len(session.runs), done_runs=session.skipped,
+                         todo_ticks=sum(e["ticks"] for e in session.runs.values()
+                                        if e["status"] != "completed"))
 
 
 def check_backends(plan: SweepPlan) -> None:
@@ -436,5 +450,23 @@ def _interrupted(exc: KeyboardInterrupt, session: SweepSession, root: Path) -> S
     name = signal.Signals(signum).name
     return SweepInterrupted(
         f"sweep interrupted by {name}: {counts['completed']} of {len(session.runs)} runs "
-        f"completed and kept; resume with: tinmen sweep --resume --out {root}",
-        128 + int(signum))
+        f"completed and kept; resume with: tinmen sweep --resume --out {root}"
+        f"{checkpoint_hint(session)}", 128 + int(signum))
+
+
+def checkpoint_hint(session: SweepSession) -> str:
+    """How many runs in progress were lost, and how `--max-active` keeps runs as they finish.
+
+    Lockstep advances every run together, so none completes before the last tick; a run
+    stopped part-way restarts from tick 1 on resume.
+    """
+    lost = sum(1 for e in session.runs.values()
+               if e["status"] == "pending" and e["error"] == INTERRUPTED)
+    if not lost:
+        return ""
+    hint = (f"; {plural(lost, 'run')} in progress will restart from tick 1")
+    if session.session_info.get("max_active") is None and len(session.runs) > 1:
+        waves = max(1, -(-len(session.runs) // 4))
+        hint += (f"; to keep runs as they finish, add --max-active N (e.g. --max-active "
+                 f"{waves}: N runs advance together and the sweep completes them in waves)")
+    return hint

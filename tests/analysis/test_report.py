@@ -138,7 +138,7 @@ def test_report_on_a_failed_run_without_decisions(tin_men_copy):
     for part in (tin_men_copy / "decisions.parquet").iterdir():
         part.unlink()
     markdown = write_report(tin_men_copy, n_boot=10).markdown.read_text()
-    assert "**Warning:** 1 run(s) did not complete" in markdown and "failed" in markdown
+    assert "**Warning:** 1 run did not complete" in markdown and "failed" in markdown
     assert "No decisions were recorded" in markdown
 
 

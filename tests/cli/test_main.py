@@ -63,11 +63,14 @@ def test_usage_error_exit_code():
 
 
 def test_run_where_every_request_fails_exits_1_and_says_why(tmp_path, write_yaml, capsys):
+    from agents.fake_server import FakeOpenAIServer
+
     data = mini_scenario()
-    data["agents"][0].update(backend="openai", model="m",
-                             backend_options={"base_urls": ["http://127.0.0.1:9/v1"],
-                                              "max_retries": 0, "timeout_s": 2.0})
-    code = main(["run", str(write_yaml(data)), "--out", str(tmp_path / "run")])
+    with FakeOpenAIServer(fault=lambda body, index: "500") as server:
+        data["agents"][0].update(backend="openai", model="m",
+                                 backend_options={"base_urls": [server.base_url],
+                                                  "max_retries": 0, "timeout_s": 2.0})
+        code = main(["run", str(write_yaml(data)), "--out", str(tmp_path / "run")])
     captured = capsys.readouterr()
     assert code == 1
     assert "36 of 36 requests failed; most common reason: backend: " in captured.out
@@ -106,7 +109,7 @@ def test_sigterm_stops_a_run_and_records_it_as_interrupted(tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and err.strip() == "terminated"
+    assert proc.returncode == 143 and err.strip().startswith("interrupted by SIGTERM: ")
     recorded = json.loads(manifest.read_text())
     assert recorded["status"] == "interrupted" and recorded["ticks_completed"] >= 2
     parts = sorted((out / "decisions.parquet").glob("part-*.parquet"))

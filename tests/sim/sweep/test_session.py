@@ -248,11 +248,12 @@ def test_cli_sweep_dry_run_run_and_rerun(tmp_path, capsys):
     out = str(tmp_path / "out")
     assert main(["sweep", str(path), "--dry-run", "--out", out]) == 0
     printed = capsys.readouterr().out
-    assert "2 cells x 1 replicates = 2 runs" in printed and not Path(out).exists()
+    assert "2 cells x 1 replicate = 2 runs" in printed and not Path(out).exists()
     assert main(["sweep", str(path), "--out", out, "--replicates", "2", "--quiet"]) == 0
     assert main(["sweep", str(path), "--out", out, "--replicates", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "4/4 runs completed (4 already done, 0 failed)" in printed
+    assert printed.startswith("nothing to do: all 4 runs are complete\n")
+    assert "0 decisions" not in printed
     assert main(["sweep", "--resume", "--out", out]) == 0
 
 
@@ -404,6 +405,8 @@ def test_sigterm_and_sigint_stop_cleanly_and_say_how_to_resume(tmp_path, slow_ba
     assert len(lines) == 1 and "Traceback" not in stderr
     assert lines[0].startswith(f"interrupted: sweep interrupted by {signal.Signals(signum).name}")
     assert f"resume with: tinmen sweep --resume --out {out}" in lines[0]
+    assert " in progress will restart from tick 1; " in lines[0]
+    assert "to keep runs as they finish, add --max-active N (e.g. --max-active 3" in lines[0]
     recorded = state(out)
     assert recorded["status"] == "interrupted" and recorded["counts"]["running"] == 0
     assert 0 < recorded["counts"]["completed"] < 12
