@@ -142,8 +142,7 @@ def _run(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir(scenario.name)
     summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
                            backend=args.backend, model=args.model,
-                           backend_options=backend_overrides(args), cache=args.cache,
-                           fresh=args.fresh, overwrite=args.overwrite,
+                           backend_flags=backend_overrides(args), overwrite=args.overwrite,
                            progress=not args.quiet)
     if not args.quiet:
         for line in summary.lines():

@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.errors import BackendError, ScenarioError, SweepInterrupted
+from agents.backends.overrides import BackendOverrides
+from agents.errors import ScenarioError, SweepInterrupted
 from cli.backend_flags import add_backend_flags, backend_overrides
 from sim.sweep.session import default_sweep_dir, run_sweep
 from sim.sweep.spec import load_plan, plan_from_json, sweep_reference
@@ -70,16 +71,9 @@ def add_sweep_parser(commands: Any) -> None:
                        help="print the sweep-file reference (markdown) and exit")
 
 
-def sweep_backend_flags(args: argparse.Namespace) -> dict[str, Any]:
+def sweep_backend_flags(args: argparse.Namespace) -> BackendOverrides:
     """The LLM-backend flags given to `tinmen sweep`, with --cache made absolute."""
-
-    flags: dict[str, Any] = backend_overrides(args)
-    if args.fresh and not args.cache:
-        raise BackendError("--fresh: it bypasses the response cache, so it needs --cache PATH")
-    if args.cache:
-        flags["cache"] = str(Path(args.cache).resolve())
-        flags["fresh"] = args.fresh
-    return flags
+    return backend_overrides(args, absolute_cache=True)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -102,7 +96,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     try:
         result = run_sweep(plan, args.out, resume=args.resume, overwrite=args.overwrite,
-                           backend_options=sweep_backend_flags(args),
+                           backend_flags=sweep_backend_flags(args),
                            executor=args.executor, workers=args.workers,
                            address=args.address, max_active=args.max_active,
                            worker_env=_worker_env(args.worker_env),

@@ -19,12 +19,13 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import TinmenError, one_line
 from sim.engine.model import MarketModel
@@ -150,11 +151,11 @@ def split_shares(jobs: Iterable[RunJob], n: int) -> list[list[RunJob]]:
 
 def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
                  pool: BackendPool | None = None,
-                 backend_options: Mapping[str, Any] | None = None,
+                 backend_flags: BackendOverrides | None = None,
                  max_active: int | None = None, worker: int = 0, session: int = 0) -> None:
     """Run `jobs` in lockstep, writing into the sweep directory `root`.
 
-    `backend_options` are the command line's backend flags (see `BackendPool.from_flags`).
+    `backend_flags` are the command line's backend flags (see `BackendPool`).
 
     A run that fails (its model raises) is recorded as failed and the others go on. On
     KeyboardInterrupt (SIGINT/SIGTERM via `stop_signals`) or any error that is not a single
@@ -162,7 +163,7 @@ def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
     """
     layout = SweepLayout(root)
     own_pool = pool is None
-    pool = pool if pool is not None else BackendPool.from_flags(backend_options)
+    pool = pool if pool is not None else BackendPool(backend_flags)
     waiting = deque(jobs)
     active: list[ActiveRun] = []
     step = 0

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import available_backends
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, SweepInterrupted, did_you_mean
 from sim.engine.recorder import now_iso, write_json_atomic
@@ -355,7 +356,7 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
               overwrite: bool = False, executor: str = "local", workers: int = 1,
               address: str | None = None, max_active: int | None = None,
               pool: BackendPool | None = None,
-              backend_options: Mapping[str, Any] | None = None,
+              backend_flags: BackendOverrides | None = None,
               worker_env: Mapping[str, Sequence[str]] | None = None, progress: bool = True,
               command: Sequence[str] | None = None) -> SweepResult:
     """Run (or resume) `plan` into `out`; return the summary.
@@ -398,7 +399,7 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
             with stop_signals():
                 _execute(jobs, layout.root, session, executor=executor, workers=workers,
                          address=address, max_active=max_active, pool=pool,
-                         backend_options=backend_options, worker_env=worker_env)
+                         backend_flags=backend_flags, worker_env=worker_env)
             status = "completed"
         except KeyboardInterrupt as exc:
             status = "interrupted"
@@ -414,10 +415,10 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
 
 def _execute(jobs: list[RunJob], root: Path, session: SweepSession, *, executor: str,
              workers: int, address: str | None, max_active: int | None,
-             pool: BackendPool | None, backend_options: Mapping[str, Any] | None,
+             pool: BackendPool | None, backend_flags: BackendOverrides | None,
              worker_env: Mapping[str, Sequence[str]] | None) -> None:
     common = {"max_active": max_active, "session": session.session,
-              "backend_options": backend_options}
+              "backend_flags": backend_flags}
     if not jobs:
         return
     if executor == "ray":
