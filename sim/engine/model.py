@@ -112,17 +112,18 @@ class MarketModel(mesa.Model):
                          attributes=tuple(p.attributes.items()), seller_text=p.seller_text)
             for p in scenario.products
         ]
-        self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
             width = len(str(spec.count))
             for i in range(1, spec.count + 1):
                 name = spec.id if spec.count == 1 else f"{spec.id}-{i:0{width}d}"
-                self.shopping_agents.append(ShoppingAgent(
-                    self, spec, name, company_index[spec.company], backends[spec.id]))
-        self.agents_by_company: dict[int, list[ShoppingAgent]] = defaultdict(list)
-        for agent in self.shopping_agents:
-            self.agents_by_company[agent.company_index].append(agent)
+                # Mesa registers the agent in `self.agents` (and `agents_by_type`).
+                ShoppingAgent(self, spec, name, company_index[spec.company], backends[spec.id])
+        # Each company's agents in creation order (the round-robin order), read once from
+        # Mesa's registry; the set of agents never changes during a run.
+        self.agents_by_company: dict[int, list[ShoppingAgent]] = (
+            self.agents_by_type[ShoppingAgent].groupby("company_index", result_type="list")
+            .groups if scenario.agents else {})
         self.companies_with_agents = np.array(sorted(self.agents_by_company))
         self.catalogue = [np.flatnonzero(self.market.listed[k])
                           for k in range(len(scenario.companies))]
@@ -229,7 +230,7 @@ class MarketModel(mesa.Model):
     def _next_agent(self, company: int, index: int, load: Mapping[str, int]
                     ) -> ShoppingAgent | None:
         """Round-robin over the company's agents, skipping those at capacity."""
-        agents = self.agents_by_company[company]
+        agents = self.agents_by_company.get(company, [])
         for offset in range(len(agents)):
             agent = agents[(index + offset) % len(agents)]
             cap = agent.spec.customers_per_tick
