@@ -9,7 +9,7 @@ import numpy as np
 
 from agents.backends.base import Backend
 from agents.prompts import build_messages, render_listing, system_message, user_message
-from agents.types import DecisionContext, DecisionRequest, RationalPolicy, SamplingParams
+from agents.types import DecisionContext, DecisionRequest
 from sim.scenario.schema import AgentSpec
 
 
@@ -24,10 +24,8 @@ class ShoppingAgent(mesa.Agent):
         self.company_index = company_index
         self.company = model.scenario.companies[company_index]
         self.backend = backend
-        self.sampling = SamplingParams(temperature=spec.sampling.temperature,
-                                       top_p=spec.sampling.top_p,
-                                       max_tokens=spec.sampling.max_tokens)
-        self.policy = RationalPolicy(**spec.rational.model_dump())
+        self.sampling = spec.sampling.params()
+        self.policy = spec.rational.policy()
         self.generation = 1
         self.warnings: list[str] = []
         self._system_by_order: dict[bytes, str] = {}

@@ -192,8 +192,8 @@ class MarketModel(mesa.Model):
             load[agent.name] += 1
             disclosure = conditions[i % len(conditions)]
             order = self._listing_order(company, i // len(conditions), rng)
-            if agent.spec.sampling.seed is not None:
-                seed = agent.spec.sampling.seed
+            if agent.sampling.seed is not None:
+                seed = agent.sampling.seed
             served.append(_Served(agent, customer, order, disclosure, seed))
         requests = self._build_requests(tick, served)
         return PendingTick(
