@@ -18,10 +18,12 @@ from typing import Any
 from agents.errors import AnalysisError, RunDirectoryError, TinmenError
 from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.sweep import add_sweep_parser, cmd_sweep
-from sim.engine.run import run_scenario
 from sim.scenario.loader import load_scenario, read_yaml
 from sim.scenario.reference import scenario_reference
 from sim.sweep.spec import load_plan
+
+# The engine (`sim.engine.run`: Mesa, pandas, pyarrow) is imported inside `_run` only: it
+# costs seconds of start-up that --help, bad arguments, `validate` and `schema` do not need.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.engine.run import run_scenario  # lazy: see the note under the imports
 
     overrides = list(args.overrides)
     if args.seed is not None:

@@ -19,9 +19,11 @@ from typing import Any
 from agents.backends.overrides import BackendOverrides
 from agents.errors import ScenarioError, SweepInterrupted
 from cli.backend_flags import add_backend_flags, backend_overrides
-from sim.sweep.session import default_sweep_dir, run_sweep
 from sim.sweep.spec import load_plan, plan_from_json, sweep_reference
-from sim.sweep.store import SweepLayout
+
+# `sim.sweep.session` (and through it the engine: Mesa, pandas, executors) and
+# `sim.sweep.store` (pyarrow) are imported inside the functions that need them: they cost
+# seconds of start-up that every other command, --help and a bad argument do not need.
 
 
 def add_sweep_parser(commands: Any) -> None:
@@ -94,6 +96,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_plan(plan, args.out)
         return 0
+    from sim.sweep.session import run_sweep  # lazy: see the note under the imports
+
     try:
         result = run_sweep(plan, args.out, resume=args.resume, overwrite=args.overwrite,
                            backend_flags=sweep_backend_flags(args),
@@ -137,6 +141,8 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
     if extra:
         raise ScenarioError(f"sweep --resume: {extra[0]} changes the sweep; give the sweep "
                             "file too, or resume without it")
+    from sim.sweep.store import SweepLayout  # lazy (pyarrow): see the note under the imports
+
     state = SweepLayout(Path(args.out)).read_state()
     if state is None:
         raise ScenarioError(f"{args.out}: no sweep.json there; check --out, or give the sweep "
@@ -145,6 +151,7 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
 
 
 def _print_plan(plan: Any, out: str | None) -> None:
+    from sim.sweep.session import default_sweep_dir  # lazy: see the note under the imports
 
     print(f"sweep {plan.name} ({plan.sweep_id}): {len(plan.cells)} cells x "
           f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, root seed "
