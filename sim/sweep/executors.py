@@ -25,9 +25,10 @@ from agents.backends.base import register_backend, registry_entries
 from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, TinmenError
+from sim.sweep.events import SweepEvent, WorkerFailed, WorkersLost
 from sim.sweep.lockstep import RunJob, install_stop_signals, run_lockstep, split_shares
 
-Handle = Callable[[dict[str, Any]], None]
+Handle = Callable[[SweepEvent], None]
 
 EXECUTORS = ("local", "ray")
 STOP_GRACE_S = 60.0
@@ -97,13 +98,12 @@ def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, wor
         raise SweepError(fatal[0])
     crashed = [p for p in processes if p.exitcode not in (0, None)]
     if crashed:
-        handle({"type": "worker_lost", "workers": [p.name for p in crashed],
-                "exitcodes": [p.exitcode for p in crashed]})
+        handle(WorkersLost([p.name for p in crashed], [p.exitcode for p in crashed]))
 
 
-def _forward(event: dict[str, Any], handle: Handle, fatal: list[str]) -> None:
-    if event.get("type") == "fatal":
-        fatal.append(str(event.get("error")))
+def _forward(event: SweepEvent, handle: Handle, fatal: list[str]) -> None:
+    if isinstance(event, WorkerFailed):
+        fatal.append(event.error)
     else:
         handle(event)
 
@@ -158,7 +158,7 @@ def process_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
         except Exception as exc:  # noqa: BLE001 - report to the coordinator in one line
             message = str(exc) if isinstance(exc, TinmenError) else (
                 f"worker {worker}: {type(exc).__name__}: {exc}")
-            events.put({"type": "fatal", "error": message})
+            events.put(WorkerFailed(message))
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_IGN)
@@ -280,4 +280,4 @@ def ray_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
         run_lockstep(jobs, root, events.put, backend_flags=backend_flags,
                      max_active=max_active, worker=worker, session=session)
     except TinmenError as exc:
-        events.put({"type": "fatal", "error": str(exc)})
+        events.put(WorkerFailed(str(exc)))
