@@ -59,7 +59,7 @@ def model_keys(runs: Runs) -> list[str]:
 
 
 def sorted_by(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """`frame` sorted by the `keys` it has (stable), unchanged when there are none."""
+    """`frame` sorted by `keys`, disclosure conditions in their natural order."""
     if not keys or frame.empty:
         return frame
     return frame.sort_values(list(keys), key=lambda s: s.map(condition_order)
