@@ -37,7 +37,8 @@ SWEEPS = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_sweep_file_expands_and_every_cell_validates(path):
     from sim.scenario.loader import validate_scenario
-    from sim.sweep.spec import expand_cells, load_plan, read_spec
+    from sim.sweep.spec import expand_cells, load_plan
+    from sim.sweep.spec_files import read_spec
 
     spec, _ = read_spec(path)
     plan = load_plan(path)  # resolves and validates every cell, or raises one line
