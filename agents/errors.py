@@ -60,6 +60,21 @@ class FatalBackendError(Exception):
     """
 
 
+class AlreadyPendingTickError(RuntimeError):
+    """A model was asked to prepare a tick while a prepared one still awaits its answers.
+
+    A programming error in a tick driver (as Gymnasium's `AlreadyPendingCallError`): each
+    `prepare_next_tick()` must be followed by exactly one `step(completions)`.
+    """
+
+
+class NoPendingTickError(RuntimeError):
+    """A model was handed completions (`step(completions)`) with no prepared tick.
+
+    A programming error in a tick driver (as Gymnasium's `NoAsyncCallError`).
+    """
+
+
 class ScenarioValueError(ValueError):
     """A cross-reference error found after field validation; carries its dotted key path."""
 

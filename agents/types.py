@@ -14,16 +14,31 @@ Message = dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
-    """Sampling parameters for one request."""
+    """How an agent's answers are sampled: the one sampling type, shared by every request.
+
+    The scenario's `agents[].sampling` section is validated by the schema and converted to
+    this type once (`sim.scenario.schema.Sampling.params`); the defaults here are the
+    schema's defaults.
+    """
 
     temperature: float = 0.7
+    """Sampling temperature (0 = greedy)."""
     top_p: float = 1.0
+    """Nucleus sampling mass."""
     max_tokens: int = 256
+    """Longest answer, in tokens."""
+    seed: int | None = None
+    """A fixed seed for every request; None derives one per decision (`DecisionRequest.seed`
+    is the seed actually sent)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RationalPolicy:
-    """Parameters of the rational baseline (see `agents.rational`)."""
+    """Parameters of the rational baseline (see `agents.rational`).
+
+    The scenario's `agents[].rational` section converts to this type
+    (`sim.scenario.schema.RationalParams.policy`) and takes its defaults from here.
+    """
 
     company_weight: float = 0.5
     penalty_customer: float = 0.5

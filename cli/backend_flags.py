@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import typing
+from pathlib import Path
 from typing import Any
 
 from agents.backends.options import BackendOptions
+from agents.backends.overrides import BackendOverrides
 
 _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--base-url", "base_urls", {"action": "append", "metavar": "URL",
@@ -70,11 +72,16 @@ def add_backend_flags(parser: argparse.ArgumentParser) -> None:
                        help="with --cache: ask the model again and replace cached answers")
 
 
-def backend_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The backend-option fields set on the command line."""
-    overrides: dict[str, Any] = {}
-    for _, field, _ in BACKEND_FLAGS:
-        value = getattr(args, f"opt_{field}", None)
-        if value is not None:
-            overrides[field] = tuple(value) if isinstance(value, list) else value
-    return overrides
+def backend_overrides(args: argparse.Namespace, *, absolute_cache: bool = False
+                      ) -> BackendOverrides:
+    """The backend flags given on the command line, validated once, here (naming the flag).
+
+    `absolute_cache` resolves --cache against the current directory (a sweep's workers may
+    run elsewhere).
+    """
+    fields = {field: getattr(args, f"opt_{field}", None) for _, field, _ in BACKEND_FLAGS}
+    cache = getattr(args, "cache", None)
+    if cache and absolute_cache:
+        cache = str(Path(cache).resolve())
+    return BackendOverrides.create(fields, cache=cache or None,
+                                   fresh=bool(getattr(args, "fresh", False)))

@@ -21,10 +21,12 @@ from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.interrupted import run_interrupted_message
 from cli.plan import add_plan_parser, cmd_plan
 from cli.sweep import add_sweep_parser, cmd_sweep
-from sim.engine.run import run_scenario
 from sim.scenario.loader import load_scenario, prompt_warnings, read_yaml, validate_scenario
 from sim.scenario.reference import scenario_reference
 from sim.sweep.spec import load_plan
+
+# The engine (`sim.engine.run`: Mesa, pandas, pyarrow) is imported inside `_run` only: it
+# costs seconds of start-up that --help, bad arguments, `validate` and `schema` do not need.
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.engine.run import run_scenario  # lazy: see the note under the imports
 
     overrides = list(args.overrides)
     if args.seed is not None:
@@ -173,8 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
                                backend=args.backend, model=args.model,
-                               backend_options=backend_overrides(args), cache=args.cache,
-                               fresh=args.fresh, overwrite=args.overwrite,
+                               backend_flags=backend_overrides(args), overwrite=args.overwrite,
                                progress=not args.quiet)
     except KeyboardInterrupt as exc:
         code = getattr(exc, "exit_code", 130)

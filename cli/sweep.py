@@ -16,12 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.errors import BackendError, ScenarioError, SweepInterrupted
+from agents.backends.overrides import BackendOverrides
+from agents.errors import ScenarioError, SweepInterrupted
 from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
-from sim.sweep.session import default_sweep_dir, run_sweep
 from sim.sweep.spec import load_plan, plan_from_json, sweep_reference
-from sim.sweep.store import SweepLayout
+
+# `sim.sweep.session` (and through it the engine: Mesa, pandas, executors) and
+# `sim.sweep.store` (pyarrow) are imported inside the functions that need them: they cost
+# seconds of start-up that every other command, --help and a bad argument do not need.
 
 
 def add_sweep_parser(commands: Any) -> None:
@@ -71,16 +74,9 @@ def add_sweep_parser(commands: Any) -> None:
                        help="print the sweep-file reference (markdown) and exit")
 
 
-def sweep_backend_flags(args: argparse.Namespace) -> dict[str, Any]:
+def sweep_backend_flags(args: argparse.Namespace) -> BackendOverrides:
     """The LLM-backend flags given to `tinmen sweep`, with --cache made absolute."""
-
-    flags: dict[str, Any] = backend_overrides(args)
-    if args.fresh and not args.cache:
-        raise BackendError("--fresh: it bypasses the response cache, so it needs --cache PATH")
-    if args.cache:
-        flags["cache"] = str(Path(args.cache).resolve())
-        flags["fresh"] = args.fresh
-    return flags
+    return backend_overrides(args, absolute_cache=True)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -101,9 +97,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_plan(plan, args.out)
         return 0
+    from sim.sweep.session import run_sweep  # lazy: see the note under the imports
+
     try:
         result = run_sweep(plan, args.out, resume=args.resume, overwrite=args.overwrite,
-                           backend_options=sweep_backend_flags(args),
+                           backend_flags=sweep_backend_flags(args),
                            executor=args.executor, workers=args.workers,
                            address=args.address, max_active=args.max_active,
                            worker_env=_worker_env(args.worker_env),
@@ -144,6 +142,8 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
     if extra:
         raise ScenarioError(f"sweep --resume: {extra[0]} changes the sweep; give the sweep "
                             "file too, or resume without it")
+    from sim.sweep.store import SweepLayout  # lazy (pyarrow): see the note under the imports
+
     state = SweepLayout(Path(args.out)).read_state()
     if state is None:
         raise ScenarioError(f"{args.out}: no sweep.json there; check --out, or give the sweep "
@@ -152,6 +152,7 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
 
 
 def _print_plan(plan: Any, out: str | None) -> None:
+    from sim.sweep.session import default_sweep_dir  # lazy: see the note under the imports
 
     print(f"sweep {plan.name} ({plan.sweep_id}): {plural(len(plan.cells), 'cell')} x "
           f"{plural(plan.spec.replicates, 'replicate')} = {plural(len(plan.runs), 'run')}, "

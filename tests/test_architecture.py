@@ -150,3 +150,15 @@ def test_only_cli_imports_both_sim_and_analysis():
             users.setdefault(package(source), set()).add(package(target))
     both = sorted(p for p, used in users.items() if {"sim", "analysis"} <= used - {p})
     assert both == ["cli"]
+
+
+def test_the_command_line_starts_without_the_engine():
+    """`tinmen --help`, `validate` and `schema` must not pay for Mesa, pandas or Ray."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cli.main; heavy = [m for m in ('mesa', 'pandas', 'ray', 'torch', "
+            "'sim.engine.model', 'sim.sweep.session') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "[]"

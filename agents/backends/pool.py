@@ -3,7 +3,8 @@
 Runs that ask for the same (name, model, effective options) share one backend object, so a
 lockstep tick sends them ONE batch. LLM backends are wrapped, innermost first, as
 `MeteredBackend(ReaskingBackend(CachedBackend(model backend)))`. The command line's backend
-flags are applied over each agent's `BackendOptions` and validated here, once, naming the flag.
+flags (a `BackendOverrides`, validated at the command-line edge) are applied over each agent's
+`BackendOptions`; the combination is checked here, naming the flag.
 
 Agents are described by the small `AgentBackendSpec` protocol (the scenario schema's agent
 entries satisfy it), so this module needs nothing from the engine.
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 from agents.backends.base import LLM_BACKENDS, Backend, create_backend
 from agents.backends.cache import CachedBackend, KeyRecipe, ReplayBackend, ResponseCache
 from agents.backends.options import BackendOptions
+from agents.backends.overrides import BackendOverrides, flag_name, validation_message
 from agents.backends.preflight import PREFLIGHT_TIMEOUT_S, check_servers
 from agents.backends.wrappers import MeteredBackend, ReaskingBackend
 from agents.errors import BackendCreationError, BackendError
@@ -53,36 +55,23 @@ class BackendPool:
     """Backends shared by every run that asks for the same (name, model, options).
 
     A sweep keeps one pool for all its runs, so runs that use the same server or local model
-    share one backend object, and a lockstep tick sends them ONE batch. `options` are the
-    command line's backend flags, applied over every agent's `backend_options`; `cache` and
-    `fresh` put LLM backends behind the response cache. `preset` registers ready-made
-    backends under (name, model) (tests use it to count calls).
+    share one backend object, and a lockstep tick sends them ONE batch. `overrides` are the
+    command line's backend flags: option fields applied over every agent's `backend_options`,
+    and `cache` / `fresh`, which put LLM backends behind the response cache. A sweep hands the
+    same `BackendOverrides` to every executor (worker processes and Ray tasks included), so
+    every share builds the same backends. `preset` registers ready-made backends under
+    (name, model) (tests use it to count calls).
     """
 
-    def __init__(self, options: Mapping[str, Any] | None = None, *,
-                 cache: str | Path | None = None, fresh: bool = False,
+    def __init__(self, overrides: BackendOverrides | None = None, *,
                  preset: Mapping[tuple[str, str | None], Backend] | None = None) -> None:
-        if fresh and cache is None:
-            raise BackendError("--fresh: it bypasses the response cache, so it needs "
-                               "--cache PATH")
-        self.options = dict(options or {})
-        self.cache = cache
-        self.fresh = fresh
+        overrides = overrides if overrides is not None else BackendOverrides()
+        self.options = overrides.options()
+        self.cache = overrides.cache
+        self.fresh = overrides.fresh
         self._backends: dict[tuple[Any, ...], Backend] = {}
         for (name, model), backend in (preset or {}).items():
             self._backends[(name, model)] = backend
-
-    @classmethod
-    def from_flags(cls, flags: Mapping[str, Any] | None) -> BackendPool:
-        """A pool from the command line's backend flags: option fields plus `cache`/`fresh`.
-
-        This is the one mapping a sweep hands to its executors (worker processes and Ray
-        tasks included), so every share of a sweep builds the same backends.
-        """
-        options = dict(flags or {})
-        cache = options.pop("cache", None)
-        fresh = bool(options.pop("fresh", False))
-        return cls(options, cache=cache, fresh=fresh)
 
     def get(self, name: str, model: str | None, spec: AgentBackendSpec | None = None, *,
             where: str = "backend") -> Backend:
@@ -131,30 +120,24 @@ class BackendPool:
 
 
 def build_backends(scenario: AgentsSpec, *, backend: str | None = None, model: str | None = None,
-                   options: Mapping[str, Any] | None = None, cache: str | Path | None = None,
-                   fresh: bool = False) -> dict[str, Backend]:
+                   overrides: BackendOverrides | None = None) -> dict[str, Backend]:
     """One backend per distinct (name, model, options) among the agents, shared by them.
 
     `backend` and `model` override every agent's choice (the CLI's --backend / --model);
-    `options` override every agent's `backend_options`; `cache` / `fresh` put LLM backends
-    behind the response cache.
+    `overrides` are the other backend flags (see `BackendPool`).
     """
-    pool = BackendPool(options, cache=cache, fresh=fresh)
+    pool = BackendPool(overrides)
     try:
         by_agent = pool.for_scenario(scenario, backend=backend, model=model)
-        if cache is not None and not pool.uses_llm():
+        if pool.cache is not None and not pool.uses_llm():
             raise BackendError(
-                f"--cache {cache}: no agent uses an LLM backend "
+                f"--cache {pool.cache}: no agent uses an LLM backend "
                 f"({', '.join(sorted(LLM_BACKENDS))}), so there is nothing to cache; "
                 "drop --cache or pass --backend")
     except BaseException:
         pool.close()
         raise
     return by_agent
-
-
-FLAG_NAMES = {"timeout_s": "--timeout", "base_urls": "--base-url"}
-"""Backend-option fields whose command-line flag is not the field's name."""
 
 
 def effective_options(spec: AgentBackendSpec | None, overrides: Mapping[str, Any] | None
@@ -167,13 +150,9 @@ def effective_options(spec: AgentBackendSpec | None, overrides: Mapping[str, Any
     try:
         return BackendOptions.model_validate(merged)
     except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        field = ".".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if field and field.split(".")[0] in overrides:
-            name = field.split(".")[0]
-            flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
-            raise BackendError(f"{flag} {error.get('input')!r}: {message}") from exc
+        field, message, value = validation_message(exc)
+        if field and field in overrides:
+            raise BackendError(f"{flag_name(field)} {value!r}: {message}") from exc
         where = f"agents.{spec.id}.backend_options" if spec is not None else "backend options"
         raise BackendError(f"{where} with the command-line flags: {message}") from exc
 

@@ -187,7 +187,7 @@ def overview(path: str | Path, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
     """Status, progress, decisions and the conflict metrics by condition of a run or sweep,
     computed exactly as `tinmen report` computes them, and the per-tick series."""
     from analysis.render import fmt_rate
-    from analysis.report import condition_keys, metric_display
+    from analysis.report_sections import condition_keys, metric_display
 
     root = Path(path)
     runs = load_run(root) if source_kind(root) == "run" else load_runs(root)
@@ -221,7 +221,7 @@ def overview(path: str | Path, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
 
 
 def _sorted_summary(d: pd.DataFrame, keys: list[str], n_boot: int, seed: int) -> pd.DataFrame:
-    from analysis.report import _sorted
+    from analysis.report_sections import sorted_by as _sorted
 
     return _sorted(summarise(d, keys, n_boot=n_boot, seed=seed), keys)
 

@@ -8,7 +8,7 @@ import mesa
 import numpy as np
 
 from agents.backends.base import Backend
-from agents.types import DecisionContext, DecisionRequest, RationalPolicy, SamplingParams
+from agents.types import DecisionContext, DecisionRequest
 from sim.scenario.prompting import AgentPrompt, contract_context
 from sim.scenario.schema import AgentSpec
 from sim.world.visibility import commissions
@@ -25,10 +25,8 @@ class ShoppingAgent(mesa.Agent):
         self.company_index = company_index
         self.company = model.scenario.companies[company_index]
         self.backend = backend
-        self.sampling = SamplingParams(temperature=spec.sampling.temperature,
-                                       top_p=spec.sampling.top_p,
-                                       max_tokens=spec.sampling.max_tokens)
-        self.policy = RationalPolicy(**spec.rational.model_dump())
+        self.sampling = spec.sampling.params()
+        self.policy = spec.rational.policy()
         self.generation = 1
         self.warnings: list[str] = []
         self.prompt = AgentPrompt(model.scenario, spec, company_index, contract_context(spec))

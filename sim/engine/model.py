@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import mesa
 import numpy as np
@@ -32,6 +32,7 @@ import numpy as np
 from agents.backends.base import Backend
 from agents.backends.batch import generate_batched
 from agents.backends.wrappers import parsed_answer
+from agents.errors import AlreadyPendingTickError, NoPendingTickError
 from agents.types import (
     Completion,
     DecisionRequest,
@@ -42,6 +43,7 @@ from sim.engine.reading import read_counts
 from sim.engine.recorder import RunRecorder
 from sim.engine.tick import (
     Aftermath,
+    PendingDecision,
     PendingTick,
     TickResult,
     decision_table,
@@ -79,6 +81,16 @@ SEED_NETWORK = 5
 SEED_CONTRACT = 6
 
 
+class _Served(NamedTuple):
+    """A shopper served this tick, before its request is built."""
+
+    agent: ShoppingAgent
+    customer: int
+    order: np.ndarray
+    disclosure: str
+    seed: int
+
+
 def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
     """A generator for one purpose (population, tick t, ...) derived from the root seed."""
     return np.random.default_rng(np.random.SeedSequence(entropy=root_seed, spawn_key=key))
@@ -111,17 +123,18 @@ class MarketModel(mesa.Model):
         self.agent_saw = saw_label(info, self.market.attribute_names, "agent")
         self._reveals_differ = info.reveals("company") != info.reveals("customer")
         self.reveals_customer = info.reveals("customer")
-        self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
             width = len(str(spec.count))
             for i in range(1, spec.count + 1):
                 name = spec.id if spec.count == 1 else f"{spec.id}-{i:0{width}d}"
-                self.shopping_agents.append(ShoppingAgent(
-                    self, spec, name, company_index[spec.company], backends[spec.id]))
-        self.agents_by_company: dict[int, list[ShoppingAgent]] = defaultdict(list)
-        for agent in self.shopping_agents:
-            self.agents_by_company[agent.company_index].append(agent)
+                # Mesa registers the agent in `self.agents` (and `agents_by_type`).
+                ShoppingAgent(self, spec, name, company_index[spec.company], backends[spec.id])
+        # Each company's agents in creation order (the round-robin order), read once from
+        # Mesa's registry; the set of agents never changes during a run.
+        self.agents_by_company: dict[int, list[ShoppingAgent]] = (
+            self.agents_by_type[ShoppingAgent].groupby("company_index", result_type="list")
+            .groups if scenario.agents else {})
         self.companies_with_agents = np.array(sorted(self.agents_by_company))
         self.catalogue = [np.flatnonzero(self.market.listed[k])
                           for k in range(len(scenario.companies))]
@@ -144,7 +157,15 @@ class MarketModel(mesa.Model):
 
     # ------------------------------------------------------------------ tick, part 1
     def prepare_next_tick(self) -> list[DecisionRequest]:
-        """Build (and hold) the requests of the next tick, without answering them."""
+        """Build (and hold) the requests of the next tick, without answering them.
+
+        The model then holds a pending tick until `step(completions)` completes it; preparing
+        again before that raises `AlreadyPendingTickError`.
+        """
+        if self._pending is not None:
+            raise AlreadyPendingTickError(
+                f"tick {self._pending.tick} is already prepared; complete it with "
+                "step(completions) before preparing another")
         self._pending = self._prepare(self.steps + 1)
         return self._pending.requests
 
@@ -170,17 +191,13 @@ class MarketModel(mesa.Model):
         conditions = self.scenario.information.disclosure
         served_per_company: dict[int, int] = defaultdict(int)
         load: dict[str, int] = defaultdict(int)
-        pending = PendingTick(tick, [], np.empty(0, dtype=np.int64), [], [], [], 0, 0.0)
-        pending.visits = np.bincount(shop, minlength=len(self.scenario.companies))
-        pending.shoppers, pending.shop = shoppers, shop
-        served: list[int] = []
-        chosen_seeds: list[int] = []
+        unserved_companies: list[int] = []
+        served: list[_Served] = []
         for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
                                            strict=True):
             agent = self._next_agent(company, served_per_company[company], load)
             if agent is None:
-                pending.unserved += 1
-                pending.unserved_companies.append(company)
+                unserved_companies.append(company)
                 continue
             i = served_per_company[company]
             served_per_company[company] = i + 1
@@ -188,29 +205,30 @@ class MarketModel(mesa.Model):
             slot, block = design_slot(self.served_before[company], i, len(conditions))
             disclosure = conditions[slot]
             order = self._listing_order(company, block, rng)
-            if agent.spec.sampling.seed is not None:
-                seed = agent.spec.sampling.seed
-            pending.agents.append(agent)
-            pending.orders.append(order)
-            pending.disclosures.append(disclosure)
-            chosen_seeds.append(seed)
-            served.append(customer)
-        pending.served_by_company = dict(served_per_company)
-        pending.customers = np.array(served, dtype=np.int64)
-        pending.requests = self._build_requests(pending, chosen_seeds)
-        pending.build_s = time.perf_counter() - started
-        return pending
+            if agent.sampling.seed is not None:
+                seed = agent.sampling.seed
+            served.append(_Served(agent, customer, order, disclosure, seed))
+        requests = self._build_requests(tick, served)
+        return PendingTick(
+            tick=tick,
+            decisions=tuple(PendingDecision(request, s.agent, s.customer, s.order, s.disclosure)
+                            for request, s in zip(requests, served, strict=True)),
+            visits=np.bincount(shop, minlength=len(self.scenario.companies)),
+            shoppers=shoppers, shop=shop, unserved_companies=tuple(unserved_companies),
+            served_by_company=dict(served_per_company),
+            build_s=time.perf_counter() - started)
 
-    def _build_requests(self, pending: PendingTick, seeds: list[int]) -> list[DecisionRequest]:
+    def _build_requests(self, tick: int, served: Sequence[_Served]) -> list[DecisionRequest]:
         """Every request of a tick, with per-customer rows sliced once per listing order."""
         by_order: dict[bytes, list[int]] = defaultdict(list)
-        for i, order in enumerate(pending.orders):
-            by_order[order.tobytes()].append(i)
-        customer_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
-        affordable_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
+        for i, s in enumerate(served):
+            by_order[s.order.tobytes()].append(i)
+        all_customers = np.array([s.customer for s in served], dtype=np.int64)
+        customer_rows: list[np.ndarray] = [np.empty(0)] * len(served)
+        affordable_rows: list[np.ndarray] = [np.empty(0)] * len(served)
         for indices in by_order.values():
-            order = pending.orders[indices[0]]
-            customers = pending.customers[indices]
+            order = served[indices[0]].order
+            customers = all_customers[indices]
             utility = self.population.utility[customers[:, None], order[None, :]]
             affordable = (self.market.prices[order][None, :]
                           <= self.population.budgets[customers][:, None])
@@ -218,17 +236,15 @@ class MarketModel(mesa.Model):
                 customer_rows[i] = utility[row]
                 affordable_rows[i] = affordable[row]
         return [
-            agent.build_request(f"t{pending.tick}-{i}", customer, order, disclosure, seed,
-                                customer_rows[i], affordable_rows[i], pending.tick)
-            for i, (agent, customer, order, disclosure, seed) in enumerate(zip(
-                pending.agents, pending.customers.tolist(), pending.orders, pending.disclosures,
-                seeds, strict=True))
+            s.agent.build_request(f"t{tick}-{i}", s.customer, s.order, s.disclosure, s.seed,
+                                  customer_rows[i], affordable_rows[i], tick)
+            for i, s in enumerate(served)
         ]
 
     def _next_agent(self, company: int, index: int, load: Mapping[str, int]
                     ) -> ShoppingAgent | None:
         """Round-robin over the company's agents, skipping those at capacity."""
-        agents = self.agents_by_company[company]
+        agents = self.agents_by_company.get(company, [])
         for offset in range(len(agents)):
             agent = agents[(index + offset) % len(agents)]
             cap = agent.spec.customers_per_tick
@@ -261,16 +277,23 @@ class MarketModel(mesa.Model):
              backend_s: float | None = None, backend_calls: int | None = None) -> None:
         """Advance one tick; `completions` answers the requests of `prepare_next_tick`.
 
+        `step(completions)` completes the pending tick (`NoPendingTickError` if none is
+        pending); `step()` with no argument prepares, answers and completes a whole tick
+        itself (`AlreadyPendingTickError` if one is already pending).
+
         When the completions come from a batch shared with other models (a lockstep sweep),
         `backend_s` and `backend_calls` say how long that shared call took and how many calls
         answered this model's requests, for the tick's record.
         """
         tick = self.steps  # Mesa has already counted this step
         pending = self._pending
-        if pending is None or pending.tick != tick:
-            if completions is not None:
-                raise RuntimeError("step(completions) needs prepare_next_tick() first")
+        if completions is None:
+            if pending is not None:
+                raise AlreadyPendingTickError(
+                    f"tick {pending.tick} is prepared; complete it with step(completions)")
             pending = self._prepare(tick)
+        elif pending is None:
+            raise NoPendingTickError("step(completions) needs prepare_next_tick() first")
         self._pending = None
         for company, count in pending.served_by_company.items():  # design rotates over the run
             self.served_before[company] += count

@@ -17,6 +17,7 @@ import pandas as pd
 
 from agents.backends.base import Backend
 from agents.backends.batch import generate_batched
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import build_backends
 from agents.backends.progress import answer_progress
 from agents.backends.wrappers import MeteredBackend
@@ -194,26 +195,23 @@ def close_run(recorder: RunRecorder, status: str, error: str | None = None,
 def run_scenario(scenario: Scenario, out_dir: str | Path, *, source: str = "",
                  overrides: Sequence[str] = (), backends: Mapping[str, Backend] | None = None,
                  backend: str | None = None, model: str | None = None,
-                 backend_options: Mapping[str, Any] | None = None,
-                 cache: str | Path | None = None, fresh: bool = False,
+                 backend_flags: BackendOverrides | None = None,
                  overwrite: bool = False, progress: bool = True) -> RunSummary:
     """Run `scenario` to completion, streaming records into `out_dir`.
 
-    `backend_options`, `cache` and `fresh` are the command line's backend flags (see
-    `build_backends`); they are ignored when ready-made `backends` are given.
+    `backend_flags` are the command line's other backend flags (see `BackendPool`); they are
+    ignored when ready-made `backends` are given.
     """
+    flags = backend_flags if backend_flags is not None else BackendOverrides()
     backends = dict(backends) if backends is not None else build_backends(
-        scenario, backend=backend, model=model, options=backend_options, cache=cache,
-        fresh=fresh)
+        scenario, backend=backend, model=model, overrides=flags)
     distinct = {id(b): b for b in backends.values()}
-    flags = {k: list(v) if isinstance(v, tuple) else v
-             for k, v in (backend_options or {}).items()}
     try:
         model_, recorder = open_run(
             scenario, out_dir, backends=backends, source=source, overrides=overrides,
             overwrite=overwrite,
-            extra={"backend_flags": flags, "cache": str(cache) if cache else None,
-                   "fresh": fresh})
+            extra={"backend_flags": flags.manifest_flags(),
+                   "cache": flags.cache or None, "fresh": flags.fresh})
     except BaseException:
         for b in distinct.values():
             b.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -21,23 +22,69 @@ from sim.engine.records import DECISION_COLUMNS, DECISION_SCHEMA
 from sim.world.market import Settlement
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
+class PendingDecision:
+    """One decision of a pending tick: its request and who asks it for whom."""
+
+    request: DecisionRequest
+    agent: ShoppingAgent
+    customer: int
+    """Row of the customer in the population."""
+    order: np.ndarray
+    """Product indices in the order the listing shows them."""
+    disclosure: str
+
+
+@dataclass(frozen=True, eq=False)
 class PendingTick:
-    """A tick whose requests are built but not yet answered."""
+    """A tick whose requests are built but not yet answered (built whole by `prepare`).
+
+    `decisions` holds one record per request, in request order; the per-column views
+    (`requests`, `agents`, `customers`, ...) are derived from it.
+    """
 
     tick: int
-    requests: list[DecisionRequest]
-    customers: np.ndarray
-    agents: list[ShoppingAgent]
-    orders: list[np.ndarray]
-    disclosures: list[str]
-    unserved: int
+    decisions: tuple[PendingDecision, ...]
+    visits: np.ndarray
+    """Shoppers per company index this tick, served or not."""
+    shoppers: np.ndarray
+    shop: np.ndarray
+    """The company index each shopper visits (parallel to `shoppers`)."""
+    unserved_companies: tuple[int, ...]
+    """The company index of each shopper no agent could serve."""
     build_s: float
-    visits: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    shoppers: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    shop: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    unserved_companies: list[int] = field(default_factory=list)
     served_by_company: dict[int, int] = field(default_factory=dict)
+    """Decisions prepared per company index this tick (for run-wide balancing)."""
+
+    @cached_property
+    def requests(self) -> list[DecisionRequest]:
+        """The requests, in order."""
+        return [d.request for d in self.decisions]
+
+    @cached_property
+    def agents(self) -> list[ShoppingAgent]:
+        """The agent asking each request."""
+        return [d.agent for d in self.decisions]
+
+    @cached_property
+    def customers(self) -> np.ndarray:
+        """The population row of each request's customer."""
+        return np.array([d.customer for d in self.decisions], dtype=np.int64)
+
+    @cached_property
+    def orders(self) -> list[np.ndarray]:
+        """The listing order of each request."""
+        return [d.order for d in self.decisions]
+
+    @cached_property
+    def disclosures(self) -> list[str]:
+        """The disclosure condition of each request."""
+        return [d.disclosure for d in self.decisions]
+
+    @property
+    def unserved(self) -> int:
+        """Shoppers no agent could serve this tick."""
+        return len(self.unserved_companies)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from pydantic import (
 
 from agents.backends.options import BackendOptions
 from agents.errors import ScenarioValueError, did_you_mean
+from agents.types import RationalPolicy, SamplingParams
 
 SCHEMA_VERSION = 1
 
@@ -267,17 +268,29 @@ class CustomerGroup(Strict):
         return value if value is None else check_placeholders(value, REQUEST_PLACEHOLDERS)
 
 
+_SAMPLING = SamplingParams()
+_POLICY = RationalPolicy()
+"""The defaults of the sampling and rational sections live in `agents.types` alone."""
+
+
 class Sampling(Strict):
     """Sampling parameters sent with every request of an agent."""
 
-    temperature: float = Field(default=0.7, ge=0, le=2, description="Sampling temperature.")
-    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling mass.")
-    max_tokens: int = Field(default=256, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(default=_SAMPLING.temperature, ge=0, le=2,
+                               description="Sampling temperature.")
+    top_p: float = Field(default=_SAMPLING.top_p, gt=0, le=1,
+                         description="Nucleus sampling mass.")
+    max_tokens: int = Field(default=_SAMPLING.max_tokens, ge=1,
+                            description="Longest answer, in tokens.")
     seed: int | None = Field(
-        default=None,
+        default=_SAMPLING.seed,
         description="Fixed sampling seed for every request; omit to derive a distinct seed per "
         "decision from the run's root seed.",
     )
+
+    def params(self) -> SamplingParams:
+        """This section as the frozen type every request carries (the one conversion)."""
+        return SamplingParams(**self.model_dump())
 
 
 class RationalParams(Strict):
@@ -293,23 +306,31 @@ class RationalParams(Strict):
     """
 
     company_weight: float = Field(
-        default=0.5, ge=0, le=1, description="lambda: weight on the company's utility."
+        default=_POLICY.company_weight, ge=0, le=1,
+        description="lambda: weight on the company's utility."
     )
     penalty_customer: float = Field(
-        default=0.5, ge=0, description="Cost of a deviation from the customer's interest that "
+        default=_POLICY.penalty_customer, ge=0,
+        description="Cost of a deviation from the customer's interest that "
         "the customer sees."
     )
     penalty_company: float = Field(
-        default=0.5, ge=0, description="Cost of a deviation from the company's interest that "
+        default=_POLICY.penalty_company, ge=0,
+        description="Cost of a deviation from the company's interest that "
         "the company sees."
     )
-    noise: float = Field(default=0.05, ge=0, description="Logit noise scale (0 = argmax).")
+    noise: float = Field(default=_POLICY.noise, ge=0,
+                         description="Logit noise scale (0 = argmax).")
     commission_weight: float = Field(
-        default=0.0, ge=0, description="Weight of the agent's own commission in its "
-        "objective: + commission_weight * commission(a) / the largest commission on the "
+        default=_POLICY.commission_weight, ge=0,
+        description="Weight of the agent's own commission in its objective: "
+        "+ commission_weight * commission(a) / the largest commission on the "
         "listing (0 ignores the agent's pay)."
     )
 
+    def policy(self) -> RationalPolicy:
+        """This section as the frozen type the rational backend reads."""
+        return RationalPolicy(**self.model_dump())
 
 
 class PromptMessage(Strict):

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import register_backend, registry_entries
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, TinmenError
+from sim.sweep.events import SweepEvent, WorkerFailed, WorkersLost
 from sim.sweep.lockstep import RunJob, install_stop_signals, run_lockstep, split_shares
 
-Handle = Callable[[dict[str, Any]], None]
+Handle = Callable[[SweepEvent], None]
 
 EXECUTORS = ("local", "ray")
 STOP_GRACE_S = 60.0
@@ -36,9 +38,9 @@ STOP_GRACE_S = 60.0
 def execute_in_process(jobs: Sequence[RunJob], root: Path, handle: Handle, *,
                        pool: BackendPool | None = None, max_active: int | None = None,
                        session: int = 0,
-                       backend_options: Mapping[str, Any] | None = None) -> None:
+                       backend_flags: BackendOverrides | None = None) -> None:
     """Run every job here, in lockstep (the default executor)."""
-    run_lockstep(jobs, root, handle, pool=pool, backend_options=backend_options,
+    run_lockstep(jobs, root, handle, pool=pool, backend_flags=backend_flags,
                  max_active=max_active, worker=0, session=session)
 
 
@@ -54,7 +56,7 @@ def worker_environment(worker_env: Mapping[str, Sequence[str]] | None, worker: i
 
 def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: int,
                       max_active: int | None = None, session: int = 0,
-                      backend_options: Mapping[str, Any] | None = None,
+                      backend_flags: BackendOverrides | None = None,
                       worker_env: Mapping[str, Sequence[str]] | None = None) -> None:
     """Run the jobs in `workers` local processes, each in lockstep over its share.
 
@@ -69,7 +71,7 @@ def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, wor
     processes = [
         context.Process(target=process_worker, name=f"tinmen-sweep-worker-{i}",
                         args=(share, str(root), events, i, max_active, session,
-                              dict(backend_options or {}), registry_entries(),
+                              backend_flags, registry_entries(),
                               worker_environment(worker_env, i)))
         for i, share in enumerate(shares)
     ]
@@ -96,13 +98,12 @@ def execute_processes(jobs: Sequence[RunJob], root: Path, handle: Handle, *, wor
         raise SweepError(fatal[0])
     crashed = [p for p in processes if p.exitcode not in (0, None)]
     if crashed:
-        handle({"type": "worker_lost", "workers": [p.name for p in crashed],
-                "exitcodes": [p.exitcode for p in crashed]})
+        handle(WorkersLost([p.name for p in crashed], [p.exitcode for p in crashed]))
 
 
-def _forward(event: dict[str, Any], handle: Handle, fatal: list[str]) -> None:
-    if event.get("type") == "fatal":
-        fatal.append(str(event.get("error")))
+def _forward(event: SweepEvent, handle: Handle, fatal: list[str]) -> None:
+    if isinstance(event, WorkerFailed):
+        fatal.append(event.error)
     else:
         handle(event)
 
@@ -136,7 +137,7 @@ def _stop_processes(processes: Sequence[Any], events: Any, handle: Handle,
 
 
 def process_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
-                   max_active: int | None, session: int, backend_options: dict[str, Any],
+                   max_active: int | None, session: int, backend_flags: BackendOverrides | None,
                    backends: Mapping[str, tuple[str, str, str | None]],
                    env: Mapping[str, str]) -> None:
     """Entry point of a worker process: lockstep over its share, events on the queue.
@@ -150,14 +151,14 @@ def process_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
         _exit_with_parent()
         install_stop_signals()
         try:
-            run_lockstep(jobs, root, events.put, backend_options=backend_options,
+            run_lockstep(jobs, root, events.put, backend_flags=backend_flags,
                          max_active=max_active, worker=worker, session=session)
         except KeyboardInterrupt:
             pass
         except Exception as exc:  # noqa: BLE001 - report to the coordinator in one line
             message = str(exc) if isinstance(exc, TinmenError) else (
                 f"worker {worker}: {type(exc).__name__}: {exc}")
-            events.put({"type": "fatal", "error": message})
+            events.put(WorkerFailed(message))
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_IGN)
@@ -208,7 +209,7 @@ def require_ray() -> None:
 
 def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: int,
                 address: str | None = None, max_active: int | None = None, session: int = 0,
-                backend_options: Mapping[str, Any] | None = None,
+                backend_flags: BackendOverrides | None = None,
                 worker_env: Mapping[str, Sequence[str]] | None = None) -> None:
     """Run the jobs as `workers` Ray tasks, each in lockstep over its share.
 
@@ -232,7 +233,7 @@ def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: 
     task = ray.remote(num_cpus=1, max_retries=0)(ray_worker)
     shares = [share for share in split_shares(jobs, workers) if share]
     pending = [task.remote(share, str(Path(root).resolve()), events, i, max_active, session,
-                           dict(backend_options or {}), registry_entries(),
+                           backend_flags, registry_entries(),
                            worker_environment(worker_env, i))
                for i, share in enumerate(shares)]
     fatal: list[str] = []
@@ -269,14 +270,14 @@ def execute_ray(jobs: Sequence[RunJob], root: Path, handle: Handle, *, workers: 
 
 
 def ray_worker(jobs: list[RunJob], root: str, events: Any, worker: int,
-               max_active: int | None, session: int, backend_options: dict[str, Any],
+               max_active: int | None, session: int, backend_flags: BackendOverrides | None,
                backends: Mapping[str, tuple[str, str, str | None]],
                env: Mapping[str, str]) -> None:
     """Body of a Ray task: lockstep over its share, events on the Ray queue."""
     os.environ.update(env)
     _register(backends)
     try:
-        run_lockstep(jobs, root, events.put, backend_options=backend_options,
+        run_lockstep(jobs, root, events.put, backend_flags=backend_flags,
                      max_active=max_active, worker=worker, session=session)
     except TinmenError as exc:
-        events.put({"type": "fatal", "error": str(exc)})
+        events.put(WorkerFailed(str(exc)))

@@ -8,9 +8,10 @@ that finish are closed and published to the sweep's combined dataset, and waitin
 their place (at most `max_active` at a time). This is what keeps a shared inference server
 busy: a sweep of 240 one-tick runs makes one backend call.
 
-Everything a run does is reported through `emit(event)` (plain dicts, so they can cross a
-process or a Ray queue): `started`, `finished` (completed or failed), `interrupted`, and one
-`step` per lockstep step with its batch sizes.
+Everything a run does is reported through `emit(event)` with the frozen event types of
+`sim.sweep.events` (they pickle, so they cross a process or a Ray queue): `RunStarted`,
+`RunFinished` (completed or failed), `RunInterrupted`, and one `StepDone` per lockstep step
+with its batch sizes.
 """
 
 from __future__ import annotations
@@ -19,21 +20,23 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, TinmenError, one_line
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.run import advance, close_run, open_run
 from sim.scenario.loader import validate_scenario
+from sim.sweep.events import RunFinished, RunInterrupted, RunStarted, StepDone, SweepEvent
 from sim.sweep.store import SweepLayout
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[SweepEvent], None]
 """Receives the events of a lockstep executor."""
 
 
@@ -150,11 +153,11 @@ def split_shares(jobs: Iterable[RunJob], n: int) -> list[list[RunJob]]:
 
 def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
                  pool: BackendPool | None = None,
-                 backend_options: Mapping[str, Any] | None = None,
+                 backend_flags: BackendOverrides | None = None,
                  max_active: int | None = None, worker: int = 0, session: int = 0) -> None:
     """Run `jobs` in lockstep, writing into the sweep directory `root`.
 
-    `backend_options` are the command line's backend flags (see `BackendPool.from_flags`).
+    `backend_flags` are the command line's backend flags (see `BackendPool`).
 
     A run that fails (its model raises) is recorded as failed and the others go on. On
     KeyboardInterrupt (SIGINT/SIGTERM via `stop_signals`) or any error that is not a single
@@ -162,7 +165,7 @@ def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
     """
     layout = SweepLayout(root)
     own_pool = pool is None
-    pool = pool if pool is not None else BackendPool.from_flags(backend_options)
+    pool = pool if pool is not None else BackendPool(backend_flags)
     waiting = deque(jobs)
     active: list[ActiveRun] = []
     step = 0
@@ -191,7 +194,7 @@ def run_lockstep(jobs: Iterable[RunJob], root: str | Path, emit: Emit, *,
 def _start(job: RunJob, layout: SweepLayout, pool: BackendPool, emit: Emit,
            worker: int) -> ActiveRun | None:
     """Open a run (from scratch: its old partition and files are replaced)."""
-    emit({"type": "started", "run_id": job.run_id, "worker": worker})
+    emit(RunStarted(job.run_id, worker))
     layout.forget(job.run_id)
     try:
         scenario = validate_scenario(job.config, f"run {job.run_id}")
@@ -201,11 +204,10 @@ def _start(job: RunJob, layout: SweepLayout, pool: BackendPool, emit: Emit,
                                    overwrite=True, replicate=job.replicate,
                                    extra=job.manifest_extra)
     except KeyboardInterrupt:
-        emit({"type": "interrupted", "run_id": job.run_id})
+        emit(RunInterrupted(job.run_id))
         raise
     except Exception as exc:  # noqa: BLE001 - one run's problem must not end the sweep
-        emit({"type": "finished", "run_id": job.run_id, "status": "failed",
-              "error": one_line(exc), "decisions": 0})
+        emit(RunFinished(job.run_id, "failed", decisions=0, error=one_line(exc)))
         if _is_user_error(exc):
             raise
         return None
@@ -235,12 +237,13 @@ def _advance(active: list[ActiveRun], layout: SweepLayout, emit: Emit, *, step: 
             _finish(run, layout, emit)
     wall_s = time.perf_counter() - started
     sizes = done.batch_sizes
-    emit({"type": "step", "session": session, "worker": worker, "step": step,
-          "runs": done.prepared, "requests": done.requests, "backend_calls": done.backend_calls,
-          "batch_sizes": ";".join(f"{k}={v}" for k, v in sizes.items()),
-          "max_batch": max(sizes.values(), default=0), "backend_s": round(done.backend_s, 6),
-          "wall_s": round(wall_s, 6),
-          "decisions_per_s": round(done.requests / wall_s, 1) if wall_s > 0 else None})
+    emit(StepDone(
+        session=session, worker=worker, step=step, runs=done.prepared, requests=done.requests,
+        backend_calls=done.backend_calls,
+        batch_sizes=";".join(f"{k}={v}" for k, v in sizes.items()),
+        max_batch=max(sizes.values(), default=0), backend_s=round(done.backend_s, 6),
+        wall_s=round(wall_s, 6),
+        decisions_per_s=round(done.requests / wall_s, 1) if wall_s > 0 else None))
 
 
 def _finish(run: ActiveRun, layout: SweepLayout, emit: Emit) -> None:
@@ -251,12 +254,11 @@ def _finish(run: ActiveRun, layout: SweepLayout, emit: Emit) -> None:
         try:
             rows = layout.publish(run.job.run_id)
         except Exception as exc:  # noqa: BLE001 - the run is on disk; it reruns on resume
-            emit({"type": "finished", "run_id": run.job.run_id, "status": "failed",
-                  "error": f"publishing its decisions failed: {one_line(exc)}",
-                  "decisions": 0})
+            emit(RunFinished(run.job.run_id, "failed", decisions=0,
+                             error=f"publishing its decisions failed: {one_line(exc)}"))
             return
-        emit({"type": "finished", "run_id": run.job.run_id, "status": "completed",
-              "decisions": rows, "ticks": manifest.get("ticks_completed")})
+        emit(RunFinished(run.job.run_id, "completed", decisions=rows,
+                         ticks=manifest.get("ticks_completed")))
 
 
 def _stop(run: ActiveRun, status: str, exc: BaseException | None, emit: Emit) -> None:
@@ -270,7 +272,6 @@ def _stop(run: ActiveRun, status: str, exc: BaseException | None, emit: Emit) ->
     except Exception:  # noqa: BLE001, S110 - the manifest stays 'running': it reruns anyway
         pass
     if status == "interrupted":
-        emit({"type": "interrupted", "run_id": run.job.run_id})
+        emit(RunInterrupted(run.job.run_id))
     else:
-        emit({"type": "finished", "run_id": run.job.run_id, "status": status,
-              "error": error, "decisions": 0})
+        emit(RunFinished(run.job.run_id, status, decisions=0, error=error))

@@ -21,10 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import available_backends
+from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
 from agents.errors import SweepError, SweepInterrupted, did_you_mean
 from agents.wording import plural
 from sim.engine.recorder import now_iso, write_json_atomic
+from sim.sweep.events import (
+    RunFinished,
+    RunInterrupted,
+    RunStarted,
+    StepDone,
+    SweepEvent,
+    WorkersLost,
+)
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
 from sim.sweep.progress import ProgressLines, is_terminal
@@ -202,45 +211,51 @@ class SweepSession:
             self._save_every = max(SAVE_EVERY_S, 20 * (self._last_save - now))
 
     # ------------------------------------------------------------------ events
-    def handle(self, event: dict[str, Any]) -> None:
+    def handle(self, event: SweepEvent) -> None:
         """Apply one executor event to the state, the batch log and the bars."""
-        kind = event.get("type")
-        entry = self.runs.get(str(event.get("run_id")))
-        if kind == "started" and entry is not None:
+        entry = self.runs.get(str(getattr(event, "run_id", None)))
+        if isinstance(event, RunStarted) and entry is not None:
             entry.update(status="running", attempts=entry["attempts"] + 1, error=None,
                          decisions=None, started_at=now_iso(), finished_at=None,
-                         worker=event.get("worker"))
-        elif kind == "finished" and entry is not None:
-            entry.update(status=event["status"], decisions=event.get("decisions"),
-                         error=event.get("error"), finished_at=now_iso())
+                         worker=event.worker)
+        elif isinstance(event, RunFinished) and entry is not None:
+            entry.update(status=event.status, decisions=event.decisions, error=event.error,
+                         finished_at=now_iso())
             self.bars.run_done(entry)
-        elif kind == "interrupted" and entry is not None:
+        elif isinstance(event, RunInterrupted) and entry is not None:
             entry.update(status="pending", error=INTERRUPTED, finished_at=now_iso())
-        elif kind == "step":
+        elif isinstance(event, StepDone):
             self._step(event)
-        elif kind == "worker_lost":
-            self.lost_workers = f"exit codes {event.get('exitcodes')}"
+        elif isinstance(event, WorkersLost):
+            self.lost_workers = f"exit codes {event.exitcodes}"
             self.reconcile("a worker process stopped before the run finished "
                            f"({self.lost_workers})")
         self.save()
 
-    def _step(self, event: dict[str, Any]) -> None:
-        self.batches.write(event)
+    def _step(self, event: StepDone) -> None:
+        row = event.as_row()
+        self.batches.write(row)
         self.totals["steps"] += 1
-        self.totals["requests"] += int(event["requests"])
-        self.totals["decisions"] += int(event["requests"])
-        self.totals["backend_calls"] += int(event["backend_calls"])
-        self.totals["max_batch"] = max(self.totals["max_batch"], int(event["max_batch"]))
-        self.bars.step(event, self.totals["decisions"], time.perf_counter() - self.started)
+        self.totals["requests"] += event.requests
+        self.totals["decisions"] = self.totals["requests"]  # one decision per request
+        self.totals["backend_calls"] += event.backend_calls
+        self.totals["max_batch"] = max(self.totals["max_batch"], event.max_batch)
+        self.bars.step(row, self.totals["decisions"], time.perf_counter() - self.started)
 
-    def reconcile(self, reason: str) -> None:
-        """Runs still 'running' whose worker is gone: completed if on disk, else failed."""
+    def reconcile(self, reason: str, *, interrupted: bool = False) -> None:
+        """Runs still 'running' whose worker is gone: completed if on disk, else failed.
+
+        After an interrupt (`interrupted`), a run not complete on disk goes back to 'pending'
+        instead, to rerun on resume.
+        """
         for run_id, entry in self.runs.items():
             if entry["status"] != "running":
                 continue
             decisions = self.layout.completed_decisions(run_id)
             if decisions is not None:
                 entry.update(status="completed", decisions=decisions, error=None)
+            elif interrupted:
+                entry.update(status="pending", error=INTERRUPTED)
             else:
                 entry.update(status="failed", error=reason, finished_at=now_iso())
 
@@ -261,13 +276,7 @@ class SweepSession:
     def close(self, status: str) -> None:
         """End the session: settle leftover states, write sweep.json, close files and bars."""
         if status == "interrupted":
-            for run_id, entry in self.runs.items():
-                if entry["status"] == "running":
-                    done = self.layout.completed_decisions(run_id)
-                    if done is not None:
-                        entry.update(status="completed", decisions=done, error=None)
-                    else:
-                        entry.update(status="pending", error=INTERRUPTED)
+            self.reconcile("interrupted", interrupted=True)
         else:
             self.reconcile("the run was left unfinished by its worker")
             self.fail_never_started()
@@ -369,7 +378,7 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
               overwrite: bool = False, executor: str = "local", workers: int = 1,
               address: str | None = None, max_active: int | None = None,
               pool: BackendPool | None = None,
-              backend_options: Mapping[str, Any] | None = None,
+              backend_flags: BackendOverrides | None = None,
               worker_env: Mapping[str, Sequence[str]] | None = None, progress: bool = True,
               command: Sequence[str] | None = None) -> SweepResult:
     """Run (or resume) `plan` into `out`; return the summary.
@@ -412,7 +421,7 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
             with stop_signals():
                 _execute(jobs, layout.root, session, executor=executor, workers=workers,
                          address=address, max_active=max_active, pool=pool,
-                         backend_options=backend_options, worker_env=worker_env)
+                         backend_flags=backend_flags, worker_env=worker_env)
             status = "completed"
         except KeyboardInterrupt as exc:
             status = "interrupted"
@@ -428,10 +437,10 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
 
 def _execute(jobs: list[RunJob], root: Path, session: SweepSession, *, executor: str,
              workers: int, address: str | None, max_active: int | None,
-             pool: BackendPool | None, backend_options: Mapping[str, Any] | None,
+             pool: BackendPool | None, backend_flags: BackendOverrides | None,
              worker_env: Mapping[str, Sequence[str]] | None) -> None:
     common = {"max_active": max_active, "session": session.session,
-              "backend_options": backend_options}
+              "backend_flags": backend_flags}
     if not jobs:
         return
     if executor == "ray":

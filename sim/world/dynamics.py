@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.scenario.schema import Dynamics
-from sim.world.network import WordOfMouth, build_adjacency
+from sim.world.network import WordOfMouthSpread, build_adjacency
 from sim.world.trust import price_levels, sample_choices, switching_probabilities, update_trust
 
 
@@ -28,12 +28,12 @@ class MarketDynamics:
         self.price_level = price_levels(listed, prices)
         self.eligible = np.zeros(companies, dtype=bool)
         self.eligible[companies_with_agents] = True
-        self.word_of_mouth: WordOfMouth | None = None
+        self.word_of_mouth: WordOfMouthSpread | None = None
         self.heard_last_tick = 0
         wom = settings.word_of_mouth
         if wom is not None:
             adjacency = build_adjacency(wom.network, ids, network_seed)
-            self.word_of_mouth = WordOfMouth(adjacency, companies, wom.weight, wom.delay)
+            self.word_of_mouth = WordOfMouthSpread(adjacency, companies, wom.weight, wom.delay)
 
     def choose_companies(self, shoppers: np.ndarray, fixed: np.ndarray, default: np.ndarray,
                          uniforms: np.ndarray) -> np.ndarray:

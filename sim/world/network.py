@@ -4,7 +4,7 @@ The graph is built once per run (networkx generators, or an edge-list file) and 
 symmetric scipy sparse adjacency matrix, so spreading a tick's experiences to every neighbour
 is two sparse products, whatever the size of the market.
 
-Word of mouth (see `WordOfMouth`): a customer who observed something about a company passes
+Word of mouth (see `WordOfMouthSpread`): a customer who observed something about a company passes
 its experience signal to each neighbour; `delay` ticks later every neighbour that heard about
 company k moves its trust in k towards the mean of what it heard,
 
@@ -67,7 +67,7 @@ class Reports:
     signals: np.ndarray
 
 
-class WordOfMouth:
+class WordOfMouthSpread:
     """Holds reports until they are due, then moves the neighbours' trust (vectorised)."""
 
     def __init__(self, adjacency: sp.csr_array, companies: int, weight: float,

@@ -16,6 +16,7 @@ from agents.backends.cache import (
     ResponseCache,
     count_answers,
 )
+from agents.backends.overrides import BackendOverrides
 from agents.backends.scripted import ScriptedBackend
 from agents.errors import BackendCreationError, FatalBackendError
 from agents.fake_server import FakeOpenAIServer
@@ -30,7 +31,8 @@ ANSWER_COLUMNS = ["decision_id", "customer_id", "seed", "choice", "valid", "fail
 
 
 def run(scenario, out, cache, **kwargs):
-    return run_scenario(scenario, out, cache=cache, progress=False, **kwargs)
+    return run_scenario(scenario, out, backend_flags=BackendOverrides.create(cache=cache),
+                        progress=False, **kwargs)
 
 
 def test_second_run_makes_no_requests_and_gives_identical_decisions(tmp_path):

@@ -14,6 +14,7 @@ import pytest
 
 from agents.backends.openai_server import LeastOutstandingRouter, OpenAIBackend
 from agents.backends.options import BackendOptions
+from agents.backends.overrides import BackendOverrides
 from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer, prompt_text
 from cli.main import main
@@ -153,7 +154,8 @@ def test_api_key_comes_from_the_environment_and_is_never_recorded(tmp_path, monk
     monkeypatch.setenv("TINMEN_TEST_KEY", secret)
     with FakeOpenAIServer() as s:
         run_scenario(llm_scenario([s.base_url], api_key_env="TINMEN_TEST_KEY"),
-                     tmp_path / "run", cache=tmp_path / "cache.sqlite", progress=False)
+                     tmp_path / "run", progress=False,
+                     backend_flags=BackendOverrides.create(cache=tmp_path / "cache.sqlite"))
         assert {a.authorization for a in s.arrivals} == {f"Bearer {secret}"}
     for path in [*tmp_path.rglob("*")]:
         if path.is_file():

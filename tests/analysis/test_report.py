@@ -143,7 +143,7 @@ def test_report_on_a_failed_run_without_decisions(tin_men_copy):
 
 
 def test_a_failing_section_is_reported_not_fatal(tin_men_run, tmp_path, monkeypatch):
-    import analysis.report as report
+    import analysis.report_sections as report
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")

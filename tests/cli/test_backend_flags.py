@@ -81,3 +81,25 @@ def test_bad_flag_values_are_one_line_errors(tmp_path, write_yaml, capsys):
     assert main(["run", path, *out, "--server", "openai", "--structured-output", "regex"]) == 2
     err = capsys.readouterr().err
     assert "needs a vLLM server" in err and err.count("\n") == 1
+
+
+def test_backend_flags_are_one_frozen_object_validated_at_the_edge():
+    import dataclasses
+    import pickle
+
+    from agents.backends.overrides import BackendOverrides
+    from agents.errors import BackendError
+
+    flags = BackendOverrides.create({"base_urls": ["http://a:1/v1"], "timeout_s": 3.0,
+                                     "device": None}, cache="c.sqlite", fresh=True)
+    assert flags.options() == {"base_urls": ("http://a:1/v1",), "timeout_s": 3.0}
+    assert flags.manifest_flags() == {"base_urls": ["http://a:1/v1"], "timeout_s": 3.0}
+    assert pickle.loads(pickle.dumps(flags)) == flags  # travels to workers and Ray tasks
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        flags.fresh = False  # type: ignore[misc]
+    with pytest.raises(BackendError, match=r"^--timeout -1\.0: "):
+        BackendOverrides.create({"timeout_s": -1.0})
+    with pytest.raises(BackendError, match="^backend flags: base URL 'gpu1:8000' must start"):
+        BackendOverrides.create({"base_urls": ["gpu1:8000"]})
+    with pytest.raises(BackendError, match="--fresh: .* needs --cache PATH"):
+        BackendOverrides.create(fresh=True)

@@ -39,7 +39,7 @@ def test_hidden_attribute_leaves_the_agent_listing_and_the_customer_request(writ
         "disclosure_notes": {"none": ""}}
     scenario = load_scenario(write_yaml(data))
     model = MarketModel(scenario, {"bot": None})
-    (message,) = model.shopping_agents[0].prompt.messages(
+    (message,) = list(model.agents)[0].prompt.messages(
         np.array([0, 1]), model.customer_context(0), "none", 1)
     assert message["content"] == ("Tesla Model 3 {} 1,000\nFord Explorer {} 3,000"
                                   "|I care about electric.")
@@ -95,7 +95,7 @@ def test_contract_appears_in_templates(write_yaml):
     data["agents"][0]["contract"] = {"flat_fee": 7, "disclosed": True}
     scenario = load_scenario(write_yaml(data))
     model = MarketModel(scenario, {"bot": None})
-    (message,) = model.shopping_agents[0].prompt.messages(
+    (message,) = list(model.agents)[0].prompt.messages(
         np.array([0, 1]), model.customer_context(0), "none", 1)
     assert message["content"].endswith("fee=7.0 True")
 

@@ -8,15 +8,14 @@ import yaml
 from agents.errors import ScenarioError
 from sim.scenario.loader import validate_scenario
 from sim.sweep.spec import (
-    SweepSpec,
     derive_seed,
     expand_cells,
     load_plan,
-    parse_values,
     plan_from_json,
     plan_sweep,
     sweep_reference,
 )
+from sim.sweep.spec_files import SweepSpec, parse_values
 from tests.conftest import REPO, mini_scenario
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.errors import AlreadyPendingTickError, NoPendingTickError
 from agents.rational import RationalBackend
 from sim.engine.model import MarketModel
 from sim.engine.run import run_scenario
@@ -151,7 +152,7 @@ def test_same_seed_same_run(tmp_path):
 
 
 def test_lockstep_api_gives_the_same_dynamics():
-    s = validate_scenario(two_shops(observability=0.7, ticks=3), "t")
+    s = validate_scenario(two_shops(observability=0.7, ticks=3, customers=50), "t")
     backends = {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()}
     whole, split = MarketModel(s, backends), MarketModel(s, backends)
     backend = RationalBackend()
@@ -186,15 +187,32 @@ def test_loyalty_keeps_customers_with_their_last_company(tmp_path):
     assert 0.35 < switched[0.0] < 0.65 and switched[1.0] == 0.0
 
 
-def test_preparing_a_tick_twice_gives_the_same_requests():
+def test_preparing_a_tick_is_deterministic_and_only_once_per_tick():
     data = two_shops(observability=0.7, ticks=3, customers=50)
     data["dynamics"]["switching"]["loyalty"] = 0.5
-    model = MarketModel(validate_scenario(data, "t"),
+    prepared = []
+    for _ in range(2):
+        model = MarketModel(validate_scenario(data, "t"),
+                            {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()})
+        model.step()
+        prepared.append([(r.request_id, r.messages) for r in model.prepare_next_tick()])
+    assert prepared[0] == prepared[1] and prepared[0]
+    with pytest.raises(AlreadyPendingTickError):
+        model.prepare_next_tick()
+    with pytest.raises(AlreadyPendingTickError):
+        model.step()  # a whole tick while one is pending
+
+
+def test_completions_without_a_prepared_tick_are_a_named_error():
+    model = MarketModel(validate_scenario(two_shops(observability=0.7, ticks=3, customers=50), "t"),
                         {"pushy_bot": RationalBackend(), "fair_bot": RationalBackend()})
-    model.step()
-    first = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
-    again = [(r.request_id, r.messages) for r in model.prepare_next_tick()]
-    assert first == again
+    with pytest.raises(NoPendingTickError):
+        model.step([])
+    requests = model.prepare_next_tick()
+    model.step(RationalBackend().generate(requests))
+    assert model.pending is None and model.last_result is not None
+    with pytest.raises(NoPendingTickError):
+        model.step(RationalBackend().generate(requests))
 
 
 def test_failed_requests_leave_trust_and_loss_untouched(tmp_path):

@@ -8,17 +8,22 @@ import pytest
 from agents.errors import ScenarioError
 from sim.scenario.loader import load_scenario
 from sim.scenario.schema import EdgeList, RandomGraph, ScaleFree, SmallWorld
-from sim.world.network import WordOfMouth, adjacency_from_edges, build_adjacency, read_edge_list
+from sim.world.network import (
+    WordOfMouthSpread,
+    adjacency_from_edges,
+    build_adjacency,
+    read_edge_list,
+)
 from tests.conftest import mini_scenario
 
 
-def path_graph(weight: float, delay: int) -> WordOfMouth:
+def path_graph(weight: float, delay: int) -> WordOfMouthSpread:
     """0 - 1 - 2, one company."""
-    return WordOfMouth(adjacency_from_edges(np.array([0, 1]), np.array([1, 2]), 3), 1,
+    return WordOfMouthSpread(adjacency_from_edges(np.array([0, 1]), np.array([1, 2]), 3), 1,
                        weight, delay)
 
 
-def tell(wom: WordOfMouth, tick: int, customers: list[int], signals: list[float]) -> None:
+def tell(wom: WordOfMouthSpread, tick: int, customers: list[int], signals: list[float]) -> None:
     wom.tell(tick, np.array(customers), np.zeros(len(customers), dtype=np.int64),
              np.array(signals))
 
@@ -60,7 +65,7 @@ def test_unobserved_experiences_are_not_reported():
 
 
 def test_reports_are_per_company():
-    wom = WordOfMouth(adjacency_from_edges(np.array([0]), np.array([1]), 2), 2, 1.0, 0)
+    wom = WordOfMouthSpread(adjacency_from_edges(np.array([0]), np.array([1]), 2), 2, 1.0, 0)
     trust = np.full((2, 2), 0.5)
     wom.tell(1, np.array([0]), np.array([1]), np.array([0.0]))
     wom.deliver(1, trust)
