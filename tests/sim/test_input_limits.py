@@ -1,0 +1,57 @@
+"""Non-finite, boolean, out-of-range and control-character inputs are refused at validation.
+
+Each case goes through `tinmen validate` and `tinmen run` (in process): one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.cli import main
+from tests.conftest import mini_scenario
+
+BAD_SETTINGS = [
+    ("customers.0.budget=.nan", "customers.0.budget"),
+    ("customers.0.budget=.inf", "customers.0.budget"),
+    ("customers.0.budget=-5", "customers.0.budget"),
+    ("customers.0.budget=0", "customers.0.budget"),
+    ("products.0.price=.inf", "products.0.price"),
+    ("products.0.margins.oil=.nan", "products.0.margins.oil"),
+    ("companies.0.utility.margin_weight=.nan", "companies.0.utility.margin_weight"),
+    ("customers.0.attribute_weights={electric: .inf}", "customers.0.attribute_weights"),
+    ("customers.0.price_weight=.inf", "customers.0.price_weight"),
+    ("customers.0.budget={dist: lognormal, median: .inf, sigma: 1}", "customers.0.budget"),
+    ("customers.0.budget={dist: uniform, low: .nan, high: .nan}", "customers.0.budget"),
+    ("customers.0.budget={dist: uniform, low: 0, high: 10}", "customers.0.budget"),
+    ("dynamics={switching: {temperature: .inf}}", "dynamics.switching.temperature"),
+    ("customers.0.count=true", "customers.0.count"),
+    ("agents.0.count=true", "agents.0.count"),
+    ("run.ticks=true", "run.ticks"),
+    ("run.seed=9223372036854775808", "run.seed"),
+    ("run.seed=-1", "run.seed"),
+    ("agents.0.sampling.seed=9223372036854775808", "agents.0.sampling.seed"),
+    ("agents.0.sampling.seed=-1", "agents.0.sampling.seed"),
+    ('products.0.name="Tesla\\0Model"', "products.0.name"),
+    ('companies.0.name="Petro\\e[31mCorp"', "companies.0.name"),
+    ('products.0.seller_text="buy\\e[2Jme"', "products.0.seller_text"),
+]
+
+
+@pytest.mark.parametrize(("setting", "key"), BAD_SETTINGS)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_bad_value_refused_in_one_line(write_yaml, tmp_path, capsys, command, setting, key):
+    path = write_yaml(mini_scenario())
+    argv = [command, str(path), "--set", setting]
+    if command == "run":
+        argv += ["--out", str(tmp_path / "run"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"error: {path}: {key}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_largest_seed_and_multiline_text_accepted(write_yaml, capsys):
+    path = write_yaml(mini_scenario())
+    assert main(["validate", str(path), "--set", "run.seed=9223372036854775807",
+                 "--set", 'companies.0.persona="line one\\nline two\\tend"']) == 0
+    assert "ok:" in capsys.readouterr().out
