@@ -7,6 +7,7 @@ Code after the loader only ever sees these frozen objects, never a raw dict.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from string import Formatter
 from typing import Annotated, Literal
@@ -43,6 +44,7 @@ def check_placeholders(template: str, allowed: tuple[str, ...]) -> str:
         names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
     except ValueError as exc:
         raise ValueError(f"bad placeholder syntax ({exc}); write braces as {{{{ }}}}") from exc
+    check_format_widths(template)
     unknown = names - set(allowed)
     if unknown:
         raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; allowed: "
@@ -68,6 +70,19 @@ def check_no_controls(value: str, *, multiline: bool) -> str:
             raise ValueError(f"control character U+{ord(char):04X} is not allowed in {kind}; "
                              "remove it")
     return value
+
+
+MAX_FORMAT_WIDTH = 1000
+"""Largest width or precision a {placeholder:spec} may ask for."""
+
+
+def check_format_widths(template: str) -> None:
+    """Raise ValueError when a placeholder's format asks for a width or precision over 1000."""
+    for _, name, spec, _ in Formatter().parse(template):
+        for number in re.findall(r"\d+", spec or ""):
+            if len(number) > 4 or int(number) > MAX_FORMAT_WIDTH:
+                raise ValueError(f"the format of {{{name}}} asks for a width or precision above "
+                                 f"{MAX_FORMAT_WIDTH}; use a smaller number")
 
 
 class Strict(BaseModel):

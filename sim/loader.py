@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sim.capacity import check_fits
 from sim.config import UNION_TAGS, Scenario, ScenarioValueError
 from sim.errors import ScenarioError, did_you_mean
 
@@ -183,9 +184,11 @@ def validate_scenario(data: Mapping[str, Any], source: str) -> Scenario:
             f"{source}: schema_version: missing; add 'schema_version: 1' at the top of the file"
         )
     try:
-        return Scenario.model_validate(dict(data))
+        scenario = Scenario.model_validate(dict(data))
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {describe_validation_error(exc, data)}") from exc
+    check_fits(scenario, source)
+    return scenario
 
 
 def scenario_hash(scenario: Scenario) -> str:

@@ -55,3 +55,46 @@ def test_largest_seed_and_multiline_text_accepted(write_yaml, capsys):
     assert main(["validate", str(path), "--set", "run.seed=9223372036854775807",
                  "--set", 'companies.0.persona="line one\\nline two\\tend"']) == 0
     assert "ok:" in capsys.readouterr().out
+
+
+OVERSIZED = [
+    ("customers.0.count=1000000000", "needs"),
+    ("customers.0.count=99999999999999999999999", "needs"),
+    ("agents.0.count=1000000000000", "needs"),
+    ('customers.0.request="I have {budget:>99999999}"', "width or precision above 1000"),
+    ('customers.0.request="I have {budget:.99999999f}"', "width or precision above 1000"),
+]
+
+
+@pytest.mark.parametrize(("setting", "words"), OVERSIZED)
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_impossible_size_refused_before_allocation(write_yaml, tmp_path, capsys, command,
+                                                   setting, words):
+    import tracemalloc
+
+    path = write_yaml(mini_scenario())
+    argv = [command, str(path), "--set", setting]
+    if command == "run":
+        argv += ["--out", str(tmp_path / "run"), "--quiet"]
+    tracemalloc.start()
+    try:
+        code = main(argv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and words in err, err
+    assert peak < 50 * 2**20, "refused before allocating the arrays"
+    assert not (tmp_path / "run").exists()
+
+
+def test_memory_message_says_how_much(write_yaml):
+    from sim.capacity import check_fits
+    from sim.errors import ScenarioError
+    from sim.loader import load_scenario
+
+    scenario = load_scenario(write_yaml(mini_scenario()))
+    check_fits(scenario, "s.yaml", available=10**9)
+    with pytest.raises(ScenarioError, match=r"needs .* KiB of memory \(12 customers x 2 "
+                       r"products, 1 agents\) but this machine has 1\.0 KiB available"):
+        check_fits(scenario, "s.yaml", available=1024)
