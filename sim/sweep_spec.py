@@ -28,6 +28,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +40,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sim.config import MAX_SEED
 from sim.errors import ScenarioError, did_you_mean
 from sim.loader import read_yaml, set_dotted, validate_scenario
 
@@ -73,8 +75,8 @@ class SweepSpec(BaseModel):
     replicates: int = Field(default=1, ge=1, description="Runs per cell, each with its own "
                             "seed and replicate index.")
     seed: int | None = Field(
-        default=None, ge=0, description="Root seed of the sweep; every run's `run.seed` "
-        "derives from it. Omit to use the base scenario's `run.seed`.")
+        default=None, ge=0, le=MAX_SEED, description="Root seed of the sweep; every run's "
+        "`run.seed` derives from it. Omit to use the base scenario's `run.seed`.")
     seed_scope: Literal["run", "replicate"] = Field(
         default="run", description="`run`: every run gets its own seed, derived from its "
         "cell's values and its replicate index; `replicate`: replicate r uses the same seed in "
@@ -403,6 +405,7 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     if not isinstance(root_seed, int) or root_seed < 0:
         raise ScenarioError(f"{source}: seed: the root seed must be a whole number >= 0 "
                             f"(got {root_seed!r}); set `seed:` in the sweep")
+    check_plan_size(spec, source)
     cells = expand_cells(spec.grid, spec.zip)
     cell_configs: list[dict[str, Any]] = []
     runs: list[PlannedRun] = []
@@ -429,6 +432,28 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     return SweepPlan(name=spec.name or "sweep", sweep_id=sweep_id, source=source,
                      base_file=base_file, spec=spec, base_config=base, root_seed=root_seed,
                      cells=tuple(cells), cell_configs=tuple(cell_configs), runs=tuple(runs))
+
+
+MAX_RUNS = 100_000
+"""Most runs one sweep may plan; larger plans are refused before they are expanded."""
+
+
+def planned_size(spec: SweepSpec) -> tuple[int, int]:
+    """(cells, runs) of a spec, computed from the list lengths without expanding anything."""
+    cells = math.prod(len(values) for values in spec.grid.values())
+    if spec.zip:
+        cells *= len(next(iter(spec.zip.values())))
+    return cells, cells * spec.replicates
+
+
+def check_plan_size(spec: SweepSpec, source: str, limit: int = MAX_RUNS) -> None:
+    """Raise `ScenarioError` (one line) when the sweep would plan more than `limit` runs."""
+    cells, runs = planned_size(spec)
+    if runs > limit:
+        raise ScenarioError(
+            f"{source}: grid/zip/replicates: the sweep would plan {runs} runs ({cells} cells x "
+            f"{spec.replicates} replicates), more than the {limit} one sweep may hold; fewer "
+            "values or replicates, or split it into several sweeps")
 
 
 def _apply(data: dict[str, Any], values: Mapping[str, Any], where: str) -> None:
