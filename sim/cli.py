@@ -141,6 +141,9 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
     from sim.sweep_spec import load_plan
 
     plan = load_plan(file, settings=settings)
+    from sim.sweep import check_backends
+
+    check_backends(plan)
     return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
             f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
             f"{plan.base_file})")
@@ -148,7 +151,7 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate each file; print one line per file; exit 2 if any is invalid."""
-    from sim.loader import load_scenario
+    from sim.loader import check_backend_names, load_scenario
 
     status = 0
     for file in args.files:
@@ -157,6 +160,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 print(validate_sweep(file, args.overrides))
                 continue
             scenario = load_scenario(file, args.overrides)
+            check_backend_names(scenario, file)
         except TinmenError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2

@@ -177,6 +177,21 @@ def check_referenced_files(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: dynamics.word_of_mouth.network.path: {exc}") from exc
 
 
+def check_backend_names(scenario: Scenario, source: str, backend: str | None = None) -> None:
+    """Refuse an agent backend name that is not registered, as `run` would (did-you-mean).
+
+    `backend` is the command line's `--backend`, which replaces every agent's.
+    """
+    from agents.backends.base import available_backends, unknown_backend_message
+
+    known = set(available_backends())
+    for i, agent in enumerate(scenario.agents):
+        name = backend or agent.backend
+        if name not in known:
+            key = "--backend" if backend else f"agents.{i}.backend"
+            raise ScenarioError(f"{source}: {key}: {unknown_backend_message(name)}")
+
+
 def validate_scenario(data: Mapping[str, Any], source: str) -> Scenario:
     """Validate a raw mapping as a `Scenario`; `source` names it in error messages."""
     if "schema_version" not in data:

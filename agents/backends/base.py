@@ -103,16 +103,19 @@ def registry_entries() -> dict[str, tuple[str, str, str | None]]:
     return dict(_REGISTRY)
 
 
+def unknown_backend_message(name: str) -> str:
+    """"unknown backend 'x'; available: ...; did you mean 'y'?" (shared by run and validate)."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(_REGISTRY), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
+
+
 def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
     """Create the backend registered under `name`; one-line error if unknown or not installed."""
     if name not in _REGISTRY:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise BackendCreationError(
-            f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
-        )
+        raise BackendCreationError(unknown_backend_message(name))
     module_name, class_name, extra = _REGISTRY[name]
     try:
         module = importlib.import_module(module_name)

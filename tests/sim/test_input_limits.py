@@ -98,3 +98,24 @@ def test_memory_message_says_how_much(write_yaml):
     with pytest.raises(ScenarioError, match=r"needs .* KiB of memory \(12 customers x 2 "
                        r"products, 1 agents\) but this machine has 1\.0 KiB available"):
         check_fits(scenario, "s.yaml", available=1024)
+
+
+def test_validate_refuses_unknown_backend_like_run(write_yaml, tmp_path, capsys):
+    path = write_yaml(mini_scenario())
+    assert main(["validate", str(path), "--set", "agents.0.backend=rationl"]) == 2
+    validate_err = capsys.readouterr().err.strip()
+    assert main(["run", str(path), "--set", "agents.0.backend=rationl", "--quiet",
+                 "--out", str(tmp_path / "run")]) == 2
+    run_err = capsys.readouterr().err.strip()
+    hint = ("unknown backend 'rationl'; available: hf, openai, rational, replay, scripted, "
+            "vllm; did you mean 'rational'?")
+    assert validate_err == f"error: {path}: agents.0.backend: {hint}"
+    assert run_err.endswith(hint)
+
+
+def test_validate_refuses_unknown_backend_in_a_sweep(tmp_path, capsys):
+    from tests.sim.test_sweep_spec import write_sweep
+
+    path = write_sweep(tmp_path, {"grid": {"agents.0.backend": ["rational", "scriptd"]}})
+    assert main(["validate", str(path)]) == 2
+    assert "did you mean 'scripted'?" in capsys.readouterr().err
