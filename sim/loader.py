@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import re
+import reprlib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,24 +27,72 @@ from sim.errors import ScenarioError, did_you_mean
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
 
 
+MAX_YAML_NODES = 1_000_000
+"""Most values a YAML file may expand to (aliases counted each time they are used)."""
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key written twice in one mapping.
+    """A safe YAML loader that refuses a key written twice and bounds alias expansion.
 
     Plain YAML keeps the last value silently, so `ticks: 20` then `ticks: 3` would run 3
-    ticks without a word.
+    ticks without a word. Aliases are counted as often as they are used, so a few kilobytes
+    of nested aliases cannot expand to gigabytes. Merge keys (`<<: *anchor`) are accepted;
+    keys written in the mapping itself override merged ones.
     """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """Refuse a document that expands to more than `MAX_YAML_NODES` values, then build it."""
+        expanded = expanded_size(node, MAX_YAML_NODES)
+        if expanded > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the file expands to more than {MAX_YAML_NODES} values through "
+                "its aliases (&anchor / *alias); write the values out or use fewer aliases",
+                node.start_mark)
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping, raising on a repeated key (with its line and column)."""
         seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} appears twice in the same mapping; keep one",
-                    key_node.start_mark)
-            seen.add(key)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {_short(key)} appears twice in the same mapping; "
+                        "keep one", key_node.start_mark)
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many values `root` expands to, aliases counted per use; stops early past `limit`.
+
+    Shared nodes are sized once (memoised), so this takes time linear in the file's size even
+    when the expansion is exponential.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in open_nodes:
+            return limit + 1  # a recursive alias expands without end
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = ([n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode) else list(node.value))
+        if children_done:
+            sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 0) for c in children))
+            continue
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -290,8 +339,15 @@ def _describe_one(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     return f"{message} (got {_short(value)})"
 
 
+_BOUNDED_REPR = reprlib.Repr()
+for _name, _limit in (("maxlevel", 2), ("maxtuple", 4), ("maxlist", 4), ("maxdict", 4),
+                      ("maxset", 4), ("maxstring", 50), ("maxother", 50), ("maxlong", 40)):
+    setattr(_BOUNDED_REPR, _name, _limit)
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A repr of at most 60 characters that never renders a whole large value."""
+    text = _BOUNDED_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
