@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="scenario or sweep YAML files (a sweep file has a `base:` key)")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
+    add_allow_path_flag(validate)
 
     commands.add_parser("schema", help="print the scenario-file reference (markdown)")
     add_sweep_parser(commands)
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the contents of an existing --out directory")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_allow_path_flag(run)
     add_backend_flags(run)
 
     report = commands.add_parser("report", help="write report.md and report.html (tables and "
@@ -100,6 +102,14 @@ BACKEND_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--revision", "revision", {"metavar": "REV", "help": "model revision (cache key)"}),
 )
 """--flag, the `backend_options` field it overrides for every agent, argparse settings."""
+
+
+def add_allow_path_flag(parser: argparse.ArgumentParser) -> None:
+    """--allow-path DIR: a folder outside the scenario's own whose data files may be read."""
+    parser.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
+                        metavar="DIR", help="also read data files (edge lists) the scenario "
+                        "names from this folder; by default only the scenario file's folder "
+                        "(repeatable)")
 
 
 def add_backend_flags(run: argparse.ArgumentParser) -> None:
@@ -159,7 +169,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if is_sweep_file(file):
                 print(validate_sweep(file, args.overrides))
                 continue
-            scenario = load_scenario(file, args.overrides)
+            scenario = load_scenario(file, args.overrides, args.allow_paths)
             check_backend_names(scenario, file)
         except TinmenError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -199,7 +209,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
-    scenario = load_scenario(args.scenario, overrides)
+    scenario = load_scenario(args.scenario, overrides, args.allow_paths)
     out = args.out or default_run_dir(scenario.name)
     summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,
                            backend=args.backend, model=args.model,

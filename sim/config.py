@@ -526,14 +526,18 @@ class EdgeList(Strict):
 
     kind: Literal["edge_list"] = Field(description="Graph kind: `edge_list`.")
     path: str = Field(description="Edge-list file; a relative path is read from the scenario "
-                      "file's folder.")
+                      "file's folder. The file must lie inside that folder (or a folder given "
+                      "with `--allow-path`).")
 
     @field_validator("path")
     @classmethod
     def _exists(cls, value: str) -> str:
-        if not Path(value).is_file():
+        if not Path(value).exists():
             raise ValueError(f"edge-list file not found: {value} (a relative path is read "
                              "from the scenario file's folder); check the path")
+        if not Path(value).is_file():
+            raise ValueError(f"{value} is a directory or a special file, not an edge-list "
+                             "file; name a text file")
         return value
 
 

@@ -185,27 +185,35 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> No
             )
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+def load_scenario(path: str | Path, overrides: Sequence[str] = (),
+                  allowed_paths: Sequence[str | Path] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise `ScenarioError` (one line) if bad.
 
     Files a scenario names (a word-of-mouth edge list) are read relative to the scenario
-    file's folder; they are resolved to absolute paths before validation.
+    file's folder and must lie inside it or inside one of `allowed_paths` (`--allow-path`);
+    they are resolved to absolute paths before validation.
     """
     data = apply_overrides(read_yaml(path), overrides, str(path))
-    resolve_relative_paths(data, Path(path).resolve().parent)
+    resolve_relative_paths(data, Path(path).resolve().parent, str(path), allowed_paths)
     scenario = validate_scenario(data, str(path))
     check_referenced_files(scenario, str(path))
     return scenario
 
 
-def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
-    """Make the file paths a raw scenario names absolute, relative to `base`, in place."""
+def resolve_relative_paths(data: dict[str, Any], base: Path, source: str = "",
+                           allowed: Sequence[str | Path] = ()) -> None:
+    """Resolve and contain the file paths a raw scenario names (see `sim.data_paths`)."""
+    from sim.data_paths import contained_path
+
     dynamics = data.get("dynamics")
     wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
     network = wom.get("network") if isinstance(wom, dict) else None
     if isinstance(network, dict) and isinstance(network.get("path"), str):
-        file = Path(network["path"]).expanduser()
-        network["path"] = str(file if file.is_absolute() else base / file)
+        try:
+            network["path"] = str(contained_path(network["path"], base, allowed,
+                                                 "edge-list file"))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{source}: dynamics.word_of_mouth.network.path: {exc}") from exc
 
 
 def check_referenced_files(scenario: Scenario, source: str) -> None:
