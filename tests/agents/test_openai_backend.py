@@ -272,3 +272,38 @@ def test_failure_reasons_never_carry_a_key_even_masked():
     assert clean.startswith("Incorrect API key provided: ***")
     for plain in ("connection failed (ConnectError)", "missing key-value pair"):
         assert scrub_secrets(plain, None) == plain
+
+
+def test_a_key_echoed_in_answers_is_scrubbed_from_every_stored_file(tmp_path, monkeypatch):
+    import base64
+    from urllib.parse import quote
+
+    secret = "sk-test/5ecret+value=0123456789"
+    encoded = {
+        "plain": secret,
+        "url": quote(secret, safe=""),
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "base64 inside": base64.b64encode(f"Bearer {secret}".encode()).decode(),
+        "urlsafe base64 inside": base64.urlsafe_b64encode(f"x:{secret}".encode()).decode(),
+        "hex": secret.encode().hex(),
+    }
+    assert len(set(encoded.values())) == len(encoded)
+
+    def echo(body, prompt):
+        return "Explanation: " + " | ".join(encoded.values()) + "\nChoice: 1"
+
+    monkeypatch.setenv("TINMEN_TEST_KEY", secret)
+    with FakeOpenAIServer(answer=echo) as s:
+        run_scenario(llm_scenario([s.base_url], api_key_env="TINMEN_TEST_KEY"),
+                     tmp_path / "run", cache=tmp_path / "cache.sqlite", progress=False)
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "cache.sqlite" for p in stored)
+    assert any(p.name == "transcripts.jsonl" for p in stored)
+    for path in stored:
+        data = path.read_bytes()
+        for kind, form in encoded.items():
+            # any 12 consecutive characters of an encoded form would leak part of the key
+            middle = form[len(form) // 2 - 6: len(form) // 2 + 6]
+            assert middle.encode() not in data, (path, kind)
+    transcript = (tmp_path / "run" / "transcripts.jsonl").read_text()
+    assert "***" in transcript and "Choice: 1" in transcript
