@@ -431,6 +431,12 @@ class RunSettings(Strict):
         default=None, ge=1, description="Customers drawn to shop each tick (without "
         "replacement); omit for every customer every tick."
     )
+    max_stored_answer_chars: StrictInt | None = Field(
+        default=20_000, ge=1,
+        description="Longest answer stored in `transcripts.jsonl`, in characters; a longer "
+        "answer is parsed whole but stored cut, with its full length in `answer_chars`. "
+        "null stores answers whole.",
+    )
     listing_order: Literal["fixed", "shuffled", "counterbalanced"] = Field(
         default="fixed",
         description="Order of products in each listing: `fixed` (catalogue order; best for "
