@@ -28,6 +28,7 @@ from typing import Any
 
 from agents.backends.base import BackendCreationError, ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
+from agents.backends.model_paths import check_model_path
 from agents.backends.options import BackendOptions
 from agents.backends.retry import one_line
 from agents.structured import AnswerConstraint, answer_constraint
@@ -162,6 +163,7 @@ class HFBackend:
                 "backend 'hf' needs a model: a local folder or a downloaded hub name, via "
                 "--model PATH_OR_NAME or agents[].model"
             )
+        check_model_path(model)
         self.torch = require("torch", "hf")
         transformers = require("transformers", "hf")
         self.model = model
