@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +20,28 @@ from sim.errors import RunDirectoryError, TinmenError
 from sim.sweep_cli import add_sweep_parser, cmd_sweep
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a pointer to --help (exit 2).
+
+    argparse's own error prints the whole usage block before the message; subcommand parsers
+    inherit this class, so `tinmen run --seed abc` says only what is wrong and where to look.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print `error: <message>; see '<prog> --help'` on stderr and exit with code 2."""
+        import re
+
+        from sim.errors import did_you_mean
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="tinmen",
         description="Simulate LLM shopping agents serving two principals: the customer and "
         "the company that deploys them.",
@@ -146,6 +166,13 @@ def is_sweep_file(file: str) -> bool:
     return "base" in data and "schema_version" not in data
 
 
+def refuse_sweep_file(file: str) -> None:
+    """`tinmen run` on a sweep file: say what it is and which command runs it."""
+    if is_sweep_file(file):
+        raise TinmenError(f"{file}: this is a sweep file (it has `base:` and no "
+                          f"schema_version); run it with: tinmen sweep {file}")
+
+
 def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
     from sim.sweep_spec import load_plan
@@ -209,6 +236,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
+    refuse_sweep_file(args.scenario)
     scenario = load_scenario(args.scenario, overrides, args.allow_paths)
     out = args.out or default_run_dir(scenario.name)
     summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,

@@ -274,7 +274,7 @@ def scenario_hash(scenario: Scenario) -> str:
 
 def describe_validation_error(exc: ValidationError, data: Mapping[str, Any]) -> str:
     """Turn pydantic's error list into one line about the first error."""
-    errors = _without_echoes(exc.errors(include_url=False))
+    errors = _misspelt_first(_without_echoes(exc.errors(include_url=False)))
     first = errors[0]
     raw_loc = tuple(first["loc"])
     ctx = first.get("ctx") or {}
@@ -287,6 +287,25 @@ def describe_validation_error(exc: ValidationError, data: Mapping[str, Any]) -> 
     if len(errors) > 1:
         line += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return line
+
+
+def _misspelt_first(errors: list[Any]) -> list[Any]:
+    """Lead with "unknown key 'budjet'; did you mean 'budget'?" over "budget: missing".
+
+    A misspelt required key produces both errors; the unknown key is the one that says what
+    to fix, so it goes first when it is close to a missing key of the same mapping.
+    """
+    from difflib import get_close_matches
+
+    missing = [e for e in errors if e["type"] == "missing"]
+    for error in errors:
+        if error["type"] != "extra_forbidden":
+            continue
+        loc = tuple(error["loc"])
+        siblings = [str(m["loc"][-1]) for m in missing if tuple(m["loc"])[:-1] == loc[:-1]]
+        if get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.6):
+            return [error, *(e for e in errors if e is not error)]
+    return errors
 
 
 def _without_echoes(errors: list[Any]) -> list[Any]:
