@@ -119,3 +119,12 @@ def test_validate_refuses_unknown_backend_in_a_sweep(tmp_path, capsys):
     path = write_sweep(tmp_path, {"grid": {"agents.0.backend": ["rational", "scriptd"]}})
     assert main(["validate", str(path)]) == 2
     assert "did you mean 'scripted'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("setting", ["agents.0.backend_options.timeout_s=.inf",
+                                     "agents.0.backend_options.backoff_s=.nan"])
+def test_backend_options_are_finite(write_yaml, capsys, setting):
+    path = write_yaml(mini_scenario())
+    assert main(["validate", str(path), "--set", setting]) == 2
+    key = setting.split("=")[0]
+    assert capsys.readouterr().err.startswith(f"error: {path}: {key}")
