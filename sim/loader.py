@@ -27,6 +27,9 @@ from sim.errors import ScenarioError, did_you_mean
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
 
 
+MAX_YAML_BYTES = 64 * 2**20
+"""Largest scenario or sweep file read."""
+
 MAX_YAML_NODES = 1_000_000
 """Most values a YAML file may expand to (aliases counted each time they are used)."""
 
@@ -102,6 +105,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise ScenarioError(f"{path}: is a directory, not a YAML file")
+    if not path.is_file():
+        raise ScenarioError(f"{path}: is not a regular file (a device, FIFO or socket); name a "
+                            "YAML file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ScenarioError(f"{path}: the file is larger than {MAX_YAML_BYTES // 2**20} MiB; "
+                            "a scenario or sweep file is a few kilobytes (put data in files "
+                            "it names)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -84,3 +84,14 @@ def test_error_on_huge_value_never_renders_it(write_yaml, capsys):
     path = write_yaml(data)
     assert main(["validate", str(path)]) == 2
     assert len(capsys.readouterr().err) < 400
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_special_files_are_not_read_as_scenarios(tmp_path, special):
+    import os
+
+    if special == "fifo":
+        special = str(tmp_path / "fifo")
+        os.mkfifo(special)
+    with pytest.raises(ScenarioError, match="is not a regular file"):
+        read_yaml(special)
