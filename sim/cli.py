@@ -175,11 +175,10 @@ def refuse_sweep_file(file: str) -> None:
 
 def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
+    from sim.sweep import check_backends
     from sim.sweep_spec import load_plan
 
     plan = load_plan(file, settings=settings)
-    from sim.sweep import check_backends
-
     check_backends(plan)
     return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
             f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
