@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,7 @@ class RationalBackend:
     """Backend that answers with the rational baseline's choice, in model-like text."""
 
     name = "rational"
+    cacheable = False  # computed, not sampled: nothing worth caching
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model or "rational-baseline"
@@ -192,6 +194,10 @@ class RationalBackend:
         best = np.where(feasible, customer_utility, -np.inf).max(axis=1)
         chosen = customer_utility[np.arange(len(batch)), np.maximum(columns, 0)]
         return columns, (columns >= 0) & (chosen >= best)
+
+    def describe(self) -> dict[str, Any]:
+        """No settings: the baseline has none."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

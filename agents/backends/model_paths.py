@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.backends.base import BackendCreationError
+from agents.errors import BackendCreationError
 
 
 def looks_like_path(name: str) -> bool:

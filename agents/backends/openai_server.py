@@ -26,7 +26,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agents.backends.base import BackendCreationError, ResultSink
+from agents.backends.base import ResultSink
 from agents.backends.chat_template import (
     count_tokens,
     load_tokenizer,
@@ -36,6 +36,7 @@ from agents.backends.chat_template import (
 from agents.backends.options import BackendOptions
 from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
 from agents.backends.secrets import scrub_secret
+from agents.errors import BackendCreationError
 from agents.structured import (
     AnswerConstraint,
     answer_constraint,

@@ -1,7 +1,7 @@
 """Settings of the inference backends, as a scenario states them (`agents[].backend_options`).
 
 One frozen pydantic model serves every LLM backend (openai, vllm, hf, replay); each backend
-reads the fields that concern it and ignores the others. The scenario schema (`sim.config`)
+reads the fields that concern it and ignores the others. The scenario schema (`sim.scenario.schema`)
 embeds this model, so `tinmen schema` and the README reference are generated from the
 descriptions below, and the loader's one-line errors cover it like any other key.
 

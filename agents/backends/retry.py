@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from agents.errors import REASON_LIMIT, one_line
+
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 120.0
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -35,12 +37,6 @@ class Verdict:
     retryable: bool
     reason: str
     retry_after: float | None = None
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """The first line of `text`, at most `limit` characters."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -77,7 +73,7 @@ def classify(exc: BaseException, timeout_s: float) -> Verdict:
         detail = body.get("message") if isinstance(body, dict) else None
         if not isinstance(detail, str) or not detail.strip():
             detail = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", "") or exc))
-        reason = f"HTTP {status}: {one_line(detail) or 'no message'}"
+        reason = f"HTTP {status}: {one_line(detail, REASON_LIMIT) or 'no message'}"
         if status in RETRYABLE_STATUS or status >= 500:
             return Verdict(True, reason, retry_after_seconds(exc.response.headers))
         return Verdict(False, reason)
@@ -87,8 +83,10 @@ def classify(exc: BaseException, timeout_s: float) -> Verdict:
         return Verdict(True, f"connection failed{detail}")
     if isinstance(exc, UnreadableResponse | openai.APIResponseValidationError
                   | json.JSONDecodeError):
-        return Verdict(True, f"unreadable response: {one_line(str(exc)) or type(exc).__name__}")
-    return Verdict(False, f"unexpected error: {type(exc).__name__}: {one_line(str(exc))}")
+        detail = one_line(str(exc), REASON_LIMIT) or type(exc).__name__
+        return Verdict(True, f"unreadable response: {detail}")
+    detail = one_line(str(exc), REASON_LIMIT)
+    return Verdict(False, f"unexpected error: {type(exc).__name__}: {detail}")
 
 
 @dataclass

@@ -17,10 +17,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agents.backends.base import BackendCreationError, require
+from agents.backends.base import require
 from agents.backends.chat_template import prompt_format, render_prompt
 from agents.backends.options import BackendOptions
-from agents.backends.retry import one_line
+from agents.errors import REASON_LIMIT, BackendCreationError, one_line
 from agents.structured import answer_constraint, vllm_structured_outputs
 from agents.types import Completion, DecisionRequest
 
@@ -66,7 +66,7 @@ class VLLMBackend:
             self.llm = vllm.LLM(**engine_args)
         except Exception as exc:  # noqa: BLE001 - one line for the user
             raise BackendCreationError(
-                f"vLLM could not start the model {model!r}: {one_line(str(exc))}"
+                f"vLLM could not start the model {model!r}: {one_line(str(exc), REASON_LIMIT)}"
             ) from exc
         self.engine_args = engine_args
         self.tokenizer = self.llm.get_tokenizer()

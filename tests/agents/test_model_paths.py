@@ -32,7 +32,7 @@ def test_hub_names_are_not_paths(tmp_path, monkeypatch):
 
 
 def test_cli_names_the_missing_model_path(write_yaml, tmp_path, capsys):
-    from sim.cli import main
+    from cli.main import main
     from tests.conftest import mini_scenario
 
     code = main(["run", str(write_yaml(mini_scenario())), "--backend", "hf", "--model",

@@ -12,13 +12,13 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError
 from agents.backends.openai_server import LeastOutstandingRouter, OpenAIBackend
 from agents.backends.options import BackendOptions
+from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer, prompt_text
-from sim.cli import main
-from sim.loader import validate_scenario
-from sim.runner import run_scenario
+from cli.main import main
+from sim.engine.run import run_scenario
+from sim.scenario.loader import validate_scenario
 from tests.conftest import make_request, mini_scenario
 
 

@@ -13,12 +13,13 @@ import types
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError, create_backend
+from agents.backends.base import create_backend
 from agents.backends.options import BackendOptions
 from agents.backends.vllm_local import VLLMBackend
-from sim.cli import main
-from sim.loader import validate_scenario
-from sim.runner import run_scenario
+from agents.errors import BackendCreationError
+from cli.main import main
+from sim.engine.run import run_scenario
+from sim.scenario.loader import validate_scenario
 from tests.conftest import make_request, mini_scenario
 
 

@@ -17,8 +17,8 @@ from tests.conftest import SCENARIOS
 def run_into(out: Path, scenario_file: Path | None = None, overrides: tuple[str, ...] = (),
              data: dict[str, Any] | None = None, backends: dict | None = None) -> Path:
     """Run a scenario (file + overrides, or a raw mapping) into `out` with the real engine."""
-    from sim.loader import apply_overrides, load_scenario, validate_scenario
-    from sim.runner import run_scenario
+    from sim.engine.run import run_scenario
+    from sim.scenario.loader import apply_overrides, load_scenario, validate_scenario
 
     if data is not None:
         scenario = validate_scenario(apply_overrides(data, list(overrides), "test"), "test")
@@ -64,6 +64,7 @@ def decisions(cells: dict[Any, tuple[int, int, int]], *, column: str = "disclosu
             rows.append({column: value, "valid": is_valid, "override": override,
                          "sided_with_company": override if sided_equals_override else None,
                          "refused": False,
+                         "parse_method": "choice_line" if is_valid else "unparsed",
                          "agency_loss": 0.5 if override else (0.0 if is_valid else 1.0),
                          "attainable_utility": 1.0,
                          "company_gain": 1.0 if override else 0.0,
