@@ -1,4 +1,4 @@
-"""The `tinmen` command line: validate | run | sweep | schema | report.
+"""The `tinmen` command line: validate | run | sweep | schema | report | view.
 
 Exit codes: 0 success; 2 bad input (one line on stderr, no traceback unless --debug);
 1 an unexpected internal error; 130 interrupted.
@@ -93,6 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bootstrap resamples for intervals of means (default 2000)")
     report.add_argument("--seed", type=int, default=0, metavar="N",
                         help="bootstrap seed (default 0)")
+
+    view = commands.add_parser("view", help="serve a web page to watch and read a run or "
+                               "sweep directory, live while it runs")
+    view.add_argument("path", metavar="RUN_OR_SWEEP_DIR", help="a run or sweep directory")
+    view.add_argument("--port", type=int, metavar="N", help="port (default: a free one)")
+    view.add_argument("--host", default="127.0.0.1", metavar="ADDR",
+                      help="address to listen on (default 127.0.0.1; 0.0.0.0 on a lab server)")
+    view.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    view.add_argument("--refresh", type=float, default=2.0, metavar="S",
+                      help="seconds between looks for new ticks (default 2)")
+    view.add_argument("--bootstrap", type=int, default=2000, metavar="N",
+                      help="bootstrap resamples for intervals of means (default 2000)")
     return parser
 
 
@@ -215,6 +227,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    """Serve the run viewer (analysis.viewer) until interrupted."""
+    # Lazy, as for `report`: the viewer pulls in the analysis stack (and Streamlit when served).
+    from analysis.viewer.serve import serve
+
+    try:
+        return serve(args.path, host=args.host, port=args.port,
+                     open_browser=not args.no_browser, refresh_s=args.refresh,
+                     n_boot=args.bootstrap)
+    except AnalysisError as exc:
+        raise RunDirectoryError(f"view: {exc}") from exc
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the scenario-file reference generated from the schema."""
 
@@ -234,7 +259,7 @@ def default_run_dir(name: str) -> Path:
 
 
 COMMANDS = {"validate": cmd_validate, "run": cmd_run, "schema": cmd_schema,
-            "report": cmd_report}
+            "report": cmd_report, "view": cmd_view}
 COMMANDS["sweep"] = cmd_sweep
 
 

@@ -34,8 +34,9 @@ from agents.backends.options import BackendOptions
 from agents.errors import BackendCreationError, FatalBackendError
 from agents.types import Completion, DecisionRequest
 
-CACHE_FORMAT = 2
-"""Version of the key recipe and table layout; bumped when either changes."""
+CACHE_FORMAT = 3
+"""Version of the key recipe and table layout; bumped when either changes, or when what is
+sent for a key changes (3: every vLLM sampling field explicit, no added special tokens)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -35,6 +35,21 @@ def tin_men_run(tmp_path_factory) -> Path:
     return run_into(tmp_path_factory.mktemp("tin_men") / "run", SCENARIOS / "tin_men.yaml")
 
 
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> Path:
+    """A completed 2-cell sweep (information.monitoring 0 and 0.5) of 2-tick online-market
+    runs, made by `tinmen sweep` with the rational backend (do not modify it)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    subprocess.run([sys.executable, "-m", "cli", "sweep", "scenarios/online_shopping.yaml",
+                    "--set", "run.ticks=2", "--grid", "information.monitoring=0,0.5",
+                    "--backend", "rational", "--out", str(out), "--quiet"],
+                   cwd=SCENARIOS.parent, check=True, capture_output=True, timeout=300)
+    return out
+
+
 @pytest.fixture
 def tin_men_copy(tin_men_run, tmp_path) -> Path:
     """A private copy of the tin_men run that a test may damage."""
