@@ -24,6 +24,7 @@ import yaml
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from agents.prompts import quote_seller_text
 from agents.types import Message
 
 ROLES = ("system", "user", "assistant")
@@ -75,10 +76,11 @@ def format_attribute(name: str, value: bool | float) -> str:
 def seller_text_for_listing(text: str) -> str:
     """The one place seller text passes through before it enters a template.
 
-    Seller text is shown verbatim (stripped); any escaping that keeps it from forging
-    listing lines belongs here, so that every template receives the same safe text.
+    Seller text is shown as one quoted, escaped line (`agents.prompts.quote_seller_text`), so
+    that whatever the seller writes cannot start a listing line of its own; every template
+    receives the same safe text. Empty seller text stays empty.
     """
-    return text.strip()
+    return quote_seller_text(text) if text.strip() else ""
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import traceback
+import typing
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,13 @@ from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.interrupted import run_interrupted_message
 from cli.plan import add_plan_parser, cmd_plan
 from cli.sweep import add_sweep_parser, cmd_sweep
-from sim.scenario.loader import load_scenario, prompt_warnings, read_yaml, validate_scenario
+from sim.scenario.loader import (
+    check_backend_names,
+    load_scenario,
+    prompt_warnings,
+    read_yaml,
+    validate_scenario,
+)
 from sim.scenario.reference import scenario_reference
 from sim.sweep.spec import load_plan
 
@@ -29,9 +36,28 @@ from sim.sweep.spec import load_plan
 # costs seconds of start-up that --help, bad arguments, `validate` and `schema` do not need.
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a pointer to --help (exit 2).
+
+    argparse's own error prints the whole usage block before the message; subcommand parsers
+    inherit this class, so `tinmen run --seed abc` says only what is wrong and where to look.
+    """
+
+    def error(self, message: str) -> typing.NoReturn:
+        """Print `error: <message>; see '<prog> --help'` on stderr and exit with code 2."""
+        import re
+
+        from agents.errors import did_you_mean
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="tinmen",
         description="Simulate LLM shopping agents serving two principals: the customer and "
         "the company that deploys them.",
@@ -49,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="scenario or sweep YAML files (a sweep file has a `base:` key)")
     validate.add_argument("--set", dest="overrides", action="append", default=[],
                           metavar="KEY=VALUE", help="override a dotted key (repeatable)")
+    add_allow_path_flag(validate)
 
     run = commands.add_parser(
         "run", help="run a scenario and write a run directory",
@@ -70,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the contents of an existing --out directory")
     run.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_allow_path_flag(run)
     add_backend_flags(run)
 
     add_sweep_parser(commands)
@@ -102,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_allow_path_flag(parser: argparse.ArgumentParser) -> None:
+    """--allow-path DIR: a folder outside the scenario's own whose data files may be read."""
+    parser.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
+                        metavar="DIR", help="also read data files (edge lists) the scenario "
+                        "names from this folder; by default only the scenario file's folder "
+                        "(repeatable)")
+
+
 def is_sweep_file(file: str) -> bool:
     """A YAML mapping with a `base:` key and no `schema_version` is a sweep file."""
 
@@ -112,9 +148,19 @@ def is_sweep_file(file: str) -> bool:
     return "base" in data and "schema_version" not in data
 
 
+def refuse_sweep_file(file: str) -> None:
+    """`tinmen run` on a sweep file: say what it is and which command runs it."""
+    if is_sweep_file(file):
+        raise TinmenError(f"{file}: this is a sweep file (it has `base:` and no "
+                          f"schema_version); run it with: tinmen sweep {file}")
+
+
 def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
     plan = load_plan(file, settings=settings)
+    from sim.sweep.session import check_backends  # lazy: see the note under the imports
+
+    check_backends(plan)
     for run in plan.runs[:: plan.spec.replicates]:  # one run per cell: render its templates
         prompt_warnings(validate_scenario(plan.scenario_data(run), file), file)
     return (f"ok: {file} (sweep {plan.name}: {plural(len(plan.cells), 'cell')} x "
@@ -130,7 +176,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             if is_sweep_file(file):
                 print(validate_sweep(file, args.overrides))
                 continue
-            scenario = load_scenario(file, args.overrides)
+            scenario = load_scenario(file, args.overrides, args.allow_paths)
+            check_backend_names(scenario, file)
         except TinmenError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
@@ -171,7 +218,8 @@ def _run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
-    scenario = load_scenario(args.scenario, overrides)
+    refuse_sweep_file(args.scenario)
+    scenario = load_scenario(args.scenario, overrides, args.allow_paths)
     out = args.out or default_run_dir(scenario.name)
     try:
         summary = run_scenario(scenario, out, source=str(args.scenario), overrides=overrides,

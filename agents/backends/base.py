@@ -146,13 +146,16 @@ def registry_entries() -> dict[str, tuple[str, str, str | None]]:
     return dict(_REGISTRY)
 
 
+def unknown_backend_message(name: str) -> str:
+    """"unknown backend 'x'; available: ...; did you mean 'y'?" (shared by run and validate)."""
+    hint = did_you_mean(name, _REGISTRY)
+    return f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
+
+
 def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
     """Create the backend registered under `name`; one-line error if unknown or not installed."""
     if name not in _REGISTRY:
-        hint = did_you_mean(name, _REGISTRY)
-        raise BackendCreationError(
-            f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
-        )
+        raise BackendCreationError(unknown_backend_message(name))
     module_name, class_name, extra = _REGISTRY[name]
     try:
         module = importlib.import_module(module_name)

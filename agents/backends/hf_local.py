@@ -29,6 +29,7 @@ from typing import Any
 
 from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
+from agents.backends.model_paths import check_model_path
 from agents.backends.options import BackendOptions
 from agents.backends.progress import report_answered
 from agents.errors import REASON_LIMIT, BackendCreationError, one_line
@@ -180,6 +181,7 @@ class HFBackend:
                 "backend 'hf' needs a model: a local folder or a downloaded hub name, via "
                 "--model PATH_OR_NAME or agents[].model"
             )
+        check_model_path(model)
         self.torch = require("torch", "hf")
         transformers = require("transformers", "hf")
         self.model = model

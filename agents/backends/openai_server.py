@@ -44,6 +44,7 @@ from agents.backends.chat_template import (
 from agents.backends.http_client import JsonClient
 from agents.backends.options import BackendOptions
 from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
+from agents.backends.secrets import scrub_secret
 from agents.errors import BackendCreationError
 from agents.structured import (
     AnswerConstraint,
@@ -153,9 +154,7 @@ _KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_](?=[A-Za-z._-]*[0-9*])[A-Za-z
 def scrub_secrets(text: str, secret: str | None) -> str:
     """Remove the API key, and anything shaped like one (servers quote masked keys in 401
     messages, e.g. 'sk-ab***wxyz'), from text that will be written to records."""
-    if secret:
-        text = text.replace(secret, "***")
-    return _KEY_LIKE.sub("***", text)
+    return _KEY_LIKE.sub("***", scrub_secret(text, secret))
 
 
 class OpenAIBackend:
@@ -299,7 +298,7 @@ class OpenAIBackend:
                 verdict = classify(exc, self.options.timeout_s)
             else:
                 latency = (time.perf_counter() - started) * 1000
-                return [Completion(text=a.text, latency_ms=latency,
+                return [Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
                                    prompt_tokens=a.prompt_tokens,
                                    completion_tokens=a.completion_tokens, attempts=attempt,
                                    retries=attempt - 1, finish_reason=a.finish_reason)

@@ -31,7 +31,8 @@ class BackendOptions(BaseModel):
     every agent.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=False,
+                              allow_inf_nan=False)
 
     # ------------------------------------------------------------------ openai: the servers
     base_urls: tuple[str, ...] = Field(

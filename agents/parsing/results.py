@@ -28,12 +28,15 @@ class ParsedChoice:
     ``choice`` is a number from the listing, or None. ``method`` is one of `METHODS`.
     ``refused`` is True when the agent declined to buy anything (method ``refusal``).
     ``reason`` says why there is no choice, and is None exactly when there is one.
+    ``unlisted`` is the number the answer chose when it is not in the listing (a choice of an
+    option that seller text forged, for instance), else None.
     """
 
     choice: int | None
     method: str
     refused: bool = False
     reason: str | None = None
+    unlisted: int | None = None
 
     @property
     def deferred(self) -> bool:
@@ -77,6 +80,7 @@ def _out_of_range(number: int, catalogue: _Catalogue) -> ParsedChoice:
         None,
         "unparsed",
         reason=f"choice {number} is not one of the listed numbers {catalogue.listed}",
+        unlisted=number,
     )
 
 

@@ -58,6 +58,8 @@ from sim.world.dynamics import MarketDynamics
 from sim.world.market import settle
 from sim.world.market_metrics import (
     best_feasible_value,
+    count_forged_choices,
+    forged_numbers_by_company,
     injection_outcomes,
     margins_earned,
     market_rows,
@@ -123,6 +125,8 @@ class MarketModel(mesa.Model):
         self.agent_saw = saw_label(info, self.market.attribute_names, "agent")
         self._reveals_differ = info.reveals("company") != info.reveals("customer")
         self.reveals_customer = info.reveals("customer")
+        self.forged_numbers = forged_numbers_by_company(
+            [p.seller_text for p in scenario.products], self.market.injected, self.market.listed)
         company_index = scenario.company_index()
         for spec in scenario.agents:
             width = len(str(spec.count))
@@ -335,6 +339,7 @@ class MarketModel(mesa.Model):
         deferred = np.zeros(n, dtype=bool)  # handed back to the customer: valid, bought nothing
         methods: list[str] = [""] * n
         failures: list[str | None] = [None] * n
+        unlisted: list[int | None] = [None] * n
         for i, (request, completion) in enumerate(zip(pending.requests, completions,
                                                       strict=True)):
             if completion.failure is not None or completion.text is None:
@@ -354,6 +359,7 @@ class MarketModel(mesa.Model):
             elif parsed.deferred:
                 deferred[i] = True
             else:
+                unlisted[i] = parsed.unlisted
                 failures[i] = f"unparsed: {parsed.reason or 'no choice found'}"
                 if completion.finish_reason == "length":
                     failures[i] += " (answer cut off at max_tokens)"
@@ -367,7 +373,7 @@ class MarketModel(mesa.Model):
                          company_utility=self.market.company_utility,
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
-        after = self._aftermath(pending, outcome, choice, readable, companies)
+        after = self._aftermath(pending, outcome, choice, readable, companies, unlisted)
         table = decision_table(self, pending, completions, outcome, choice, choice_number,
                                readable | deferred, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started
@@ -376,7 +382,8 @@ class MarketModel(mesa.Model):
         return TickResult(pending.tick, table, stats, after.market, after.sanctions)
 
     def _aftermath(self, pending: PendingTick, outcome: Any, choice: np.ndarray,
-                   readable: np.ndarray, companies: np.ndarray) -> Aftermath:
+                   readable: np.ndarray, companies: np.ndarray,
+                   unlisted: list[int | None] | None = None) -> Aftermath:
         """What follows settlement: observation, trust, audits, sanctions, market metrics."""
         tick, n, seed = pending.tick, len(pending.requests), self.scenario.run.seed
         info, market, population = self.scenario.information, self.market, self.population
@@ -441,6 +448,8 @@ class MarketModel(mesa.Model):
             injected=market.injected, listed=market.listed, company=companies, choice=choice,
             readable=readable, feasible=feasible, customer_rows=customer_rows,
             company_rows=company_rows)
+        success = count_forged_choices(success, exposed, companies, unlisted or [],
+                                       self.forged_numbers)
         margin = margins_earned(market.margins, companies, choice, outcome.purchased)
         columns = {
             "agent_generation": generation, "margin_earned": margin,

@@ -18,6 +18,7 @@ most the tick in flight and never leaves a half-written part behind.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import os
@@ -54,10 +55,17 @@ def now_iso() -> str:
 
 
 def write_json_atomic(path: Path, payload: Mapping[str, Any]) -> None:
-    """Write JSON to `path` via a temporary file and a rename, so readers never see half."""
+    """Write JSON to `path` via a temporary file and a rename, so readers never see half.
+
+    The temporary file is removed when the write fails (a full disk leaves no `.tmp`).
+    """
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class SharedPrompts:
@@ -97,7 +105,8 @@ class SharedPrompts:
 class RunRecorder:
     """Streams one run's records into its directory."""
 
-    def __init__(self, run_dir: str | Path, *, overwrite: bool = False) -> None:
+    def __init__(self, run_dir: str | Path, *, overwrite: bool = False,
+                 max_answer_chars: int | None = None) -> None:
         self.run_dir = Path(run_dir)
         if self.run_dir.exists() and any(self.run_dir.iterdir()) and not overwrite:
             raise RunDirectoryError(
@@ -111,7 +120,8 @@ class RunRecorder:
             for stale in (self.run_dir / TRANSCRIPTS, self.run_dir / PROMPTS,
                           self.run_dir / TICKS,
                           self.run_dir / MARKET, self.run_dir / SANCTIONS,
-                          self.run_dir / MANIFEST, self.run_dir / "report.md",
+                          self.run_dir / MANIFEST, self.run_dir / RESERVE_NAME,
+                          self.run_dir / "report.md",
                           self.run_dir / "report.html"):
                 stale.unlink(missing_ok=True)
             for folder in (self.parts_dir, self.run_dir / "figures"):
@@ -133,6 +143,11 @@ class RunRecorder:
                                encoding="utf-8")
         self._sanction_writer = csv.DictWriter(self._sanctions, fieldnames=SANCTION_COLUMNS)
         self._sanction_writer.writeheader()
+        for handle in (self._ticks, self._market, self._sanctions):
+            handle.flush()  # a run killed before its first tick still has readable CSVs
+        self._max_answer_chars = max_answer_chars
+        self._failing_file: Path | None = None
+        self._reserve = DiskReserve(self.run_dir / RESERVE_NAME)
 
     def start(self, manifest: Mapping[str, Any]) -> None:
         """Write the manifest with status 'running'."""
@@ -140,6 +155,7 @@ class RunRecorder:
                           "finished_at": None, "ticks_completed": 0, "decisions": 0}
         self._started = time.perf_counter()
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+        self._reserve.hold()
 
     def write_tick(self, tick: int, decisions: pa.Table, transcripts: Iterable[Mapping[str, Any]],
                    stats: Mapping[str, Any], *, market: Iterable[Mapping[str, Any]] = (),
@@ -149,19 +165,38 @@ class RunRecorder:
 
         The time spent writing is added to the row's `record_s` and `wall_s`.
         """
+        target = self.run_dir / TRANSCRIPTS
+        part = self.parts_dir / f"part-{tick:06d}.parquet"
+        try:
+            self._write_tick(tick, decisions, transcripts, stats, market, sanctions, part)
+        except OSError as exc:
+            target = self._failing_file or (Path(exc.filename) if exc.filename else target)
+            part.with_name(part.name + ".tmp").unlink(missing_ok=True)
+            raise RunDirectoryError(describe_write_failure(
+                target, exc, self.run_dir, int(self._manifest.get("ticks_completed", 0)))
+            ) from exc
+
+    def _write_tick(self, tick: int, decisions: pa.Table,
+                    transcripts: Iterable[Mapping[str, Any]], stats: Mapping[str, Any],
+                    market: Iterable[Mapping[str, Any]], sanctions: Iterable[Mapping[str, Any]],
+                    part: Path) -> None:
         started = time.perf_counter()
         lines = [self._transcript_line(t) for t in transcripts]
+        self._failing_file = self.run_dir / PROMPTS
         self._prompts_file.flush()  # prompts first: a transcript never names a missing ref
+        self._failing_file = self.run_dir / TRANSCRIPTS
         if lines:
             self._transcripts.write("\n".join(lines) + "\n")
         self._transcripts.flush()
-        part = self.parts_dir / f"part-{tick:06d}.parquet"
         tmp = part.with_name(part.name + ".tmp")
+        self._failing_file = part
         pq.write_table(decisions.cast(DECISION_SCHEMA), tmp)
         os.replace(tmp, part)
+        self._failing_file = self.run_dir / MARKET
         for line in market:
             self._market_writer.writerow({k: _rounded(line.get(k)) for k in MARKET_COLUMNS})
         self._market.flush()
+        self._failing_file = self.run_dir / SANCTIONS
         for line in sanctions:
             self._sanction_writer.writerow({k: _rounded(line.get(k)) for k in SANCTION_COLUMNS})
         self._sanctions.flush()
@@ -170,10 +205,14 @@ class RunRecorder:
         row["record_s"] = row.get("record_s", 0.0) + spent
         row["wall_s"] = row.get("wall_s", 0.0) + spent
         row["decisions_per_s"] = decisions.num_rows / row["wall_s"] if row["wall_s"] else None
+        self._failing_file = self.run_dir / TICKS
         self._tick_writer.writerow({k: _rounded(row.get(k)) for k in TICK_COLUMNS})
         self._ticks.flush()
         self._manifest["ticks_completed"] = tick
         self._manifest["decisions"] = self._manifest.get("decisions", 0) + decisions.num_rows
+        self._manifest["failed_decisions"] = (self._manifest.get("failed_decisions", 0)
+                                              + int(stats.get("failed", 0) or 0))
+        self._failing_file = self.run_dir / MANIFEST
         write_json_atomic(self.run_dir / MANIFEST, self._manifest)
 
     def _transcript_line(self, record: Mapping[str, Any]) -> str:
@@ -181,8 +220,11 @@ class RunRecorder:
 
         The engine's records (tick, decision_id, agent_id, messages, answer, failure,
         finish_reason, earlier_answers) take a fast path that encodes only the strings;
-        anything else goes through json.dumps.
+        anything else goes through json.dumps. Answers longer than `max_answer_chars` are
+        stored cut (see `cap_answers`).
         """
+        if self._max_answer_chars is not None:
+            record = cap_answers(record, self._max_answer_chars)
         if record.keys() != _TRANSCRIPT_KEYS:
             messages = [self._prompts.compact(m) for m in record.get("messages", ())]
             return json.dumps({**record, "messages": messages}, ensure_ascii=False)
@@ -205,15 +247,97 @@ class RunRecorder:
         return time.perf_counter() - self._started
 
     def finish(self, status: str, **extra: Any) -> dict[str, Any]:
-        """Close files and write the final manifest with `status` (completed, failed, ...)."""
+        """Close files and write the final manifest with `status` (completed, failed, ...).
+
+        A run that completed although every one of its requests failed is recorded as
+        `failed`. On a full disk the space reserved at `start` is released so the final
+        manifest can still be written; if even that fails, the error that stopped the run
+        is the one reported.
+        """
         for handle in (self._transcripts, self._prompts_file, self._ticks, self._market,
                        self._sanctions):
-            handle.close()
+            try:
+                handle.close()
+            except OSError:
+                pass  # a full disk: the tick rows already on disk are the record
         self._manifest.update(extra)
+        decisions = int(self._manifest.get("decisions", 0))
+        failed = int(self._manifest.get("failed_decisions", 0))
+        if status == "completed" and decisions and failed == decisions:
+            status = "failed"
+            self._manifest.setdefault("error", f"every request failed ({failed} of "
+                                      f"{decisions} decisions)")
         self._manifest["status"] = status
         self._manifest["finished_at"] = now_iso()
-        write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+        try:
+            write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+        except OSError:
+            self._reserve.release()
+            try:
+                write_json_atomic(self.run_dir / MANIFEST, self._manifest)
+            except OSError:
+                pass
+        self._reserve.release()
         return dict(self._manifest)
+
+
+RESERVE_NAME = ".disk-reserve"
+"""A small file held while a run writes, deleted to make room for the final manifest."""
+
+RESERVE_BYTES = 256 * 1024
+
+
+class DiskReserve:
+    """Holds a few hundred kilobytes of disk so a run on a full disk can still say so."""
+
+    def __init__(self, path: Path, size: int = RESERVE_BYTES) -> None:
+        self.path = path
+        self.size = size
+
+    def hold(self) -> None:
+        """Write the reserve file (quietly skipped when there is no room even for that)."""
+        try:
+            with open(self.path, "wb") as handle:
+                handle.write(b"\0" * self.size)
+        except OSError:
+            self.path.unlink(missing_ok=True)
+
+    def release(self) -> None:
+        """Delete the reserve file."""
+        self.path.unlink(missing_ok=True)
+
+
+def cap_answers(record: Mapping[str, Any], limit: int) -> Mapping[str, Any]:
+    """`record` with its answer (and earlier answers) cut to `limit` characters.
+
+    The cut is recorded: `answer_chars` holds the full length of the answer when it was cut,
+    and `earlier_answer_chars` those of earlier answers. The decision was parsed from the
+    whole answer before it was stored.
+    """
+    answer = record.get("answer")
+    earlier = list(record.get("earlier_answers") or ())
+    long_answer = isinstance(answer, str) and len(answer) > limit
+    long_earlier = any(isinstance(a, str) and len(a) > limit for a in earlier)
+    if not (long_answer or long_earlier):
+        return record
+    capped = dict(record)
+    if long_answer:
+        capped["answer"] = answer[:limit]
+        capped["answer_chars"] = len(answer)
+    if long_earlier:
+        capped["earlier_answers"] = [a[:limit] if isinstance(a, str) else a for a in earlier]
+        capped["earlier_answer_chars"] = [len(a) if isinstance(a, str) else None
+                                          for a in earlier]
+    return capped
+
+
+def describe_write_failure(path: Path, exc: OSError, run_dir: Path, ticks_done: int) -> str:
+    """One line: which file could not be written, why, and what the run directory holds."""
+    reason = exc.strerror or type(exc).__name__
+    held = (f"it holds ticks 1-{ticks_done}, complete" if ticks_done else
+            "it holds no complete tick")
+    hint = "free some space and re-run" if exc.errno == errno.ENOSPC else "check the directory"
+    return f"{path}: cannot write ({reason}); {run_dir}: {held}; {hint}"
 
 
 _TRANSCRIPT_KEYS = {"tick", "decision_id", "agent_id", "messages", "answer", "failure",

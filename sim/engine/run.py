@@ -165,7 +165,8 @@ def open_run(scenario: Scenario, out_dir: str | Path, *, backends: Mapping[str, 
     fields (a sweep adds `sweep`; `run_scenario` adds the backend flags). If the model cannot
     be built, the run is recorded as failed and the error re-raised.
     """
-    recorder = RunRecorder(out_dir, overwrite=overwrite)
+    recorder = RunRecorder(out_dir, overwrite=overwrite,
+                           max_answer_chars=scenario.run.max_stored_answer_chars)
     recorder.start({**run_manifest(scenario, backends, source=source, overrides=overrides),
                     **dict(extra or {})})
     try:

@@ -29,8 +29,10 @@ def read_edge_list(path: str | Path, ids: Sequence[str]) -> tuple[np.ndarray, np
     index = {name: i for i, name in enumerate(ids)}
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read the edge list ({exc})") from exc
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: the edge list is not UTF-8 text") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the edge list ({exc.strerror})") from None
     left: list[int] = []
     right: list[int] = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -41,14 +43,14 @@ def read_edge_list(path: str | Path, ids: Sequence[str]) -> tuple[np.ndarray, np
         if len(fields) != 2:
             raise ScenarioError(
                 f"{path}: line {number}: expected two customer ids separated by a comma or "
-                f"spaces, got {line[:60]!r}"
+                f"spaces, found {len(fields)} fields"
             )
-        for name in fields:
+        for position, name in zip(("first", "second"), fields, strict=True):
             if name not in index:
                 hint = did_you_mean(name, ids[:10000])
                 raise ScenarioError(
-                    f"{path}: line {number}: unknown customer id {name!r} (ids are "
-                    f"<group>-<index>, e.g. {ids[0]!r}){hint}"
+                    f"{path}: line {number}: the {position} id is not a customer of this "
+                    f"scenario (ids are <group>-<index>, e.g. {ids[0]!r}){hint}"
                 )
         left.append(index[fields[0]])
         right.append(index[fields[1]])

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import re
+import reprlib
 import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,30 +22,82 @@ from pydantic import BaseModel, ValidationError
 
 from agents.errors import ScenarioError, ScenarioValueError, did_you_mean
 from sim.scenario import schema
+from sim.scenario.capacity import check_fits
 from sim.scenario.edge_list import customer_ids, read_edge_list
 from sim.scenario.schema import UNION_TAGS, EdgeList, Scenario
 
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
 
 
+MAX_YAML_BYTES = 64 * 2**20
+"""Largest scenario or sweep file read."""
+
+MAX_YAML_NODES = 1_000_000
+"""Most values a YAML file may expand to (aliases counted each time they are used)."""
+
+
 class UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key written twice in one mapping.
+    """A safe YAML loader that refuses a key written twice and bounds alias expansion.
 
     Plain YAML keeps the last value silently, so `ticks: 20` then `ticks: 3` would run 3
-    ticks without a word.
+    ticks without a word. Aliases are counted as often as they are used, so a few kilobytes
+    of nested aliases cannot expand to gigabytes. Merge keys (`<<: *anchor`) are accepted;
+    keys written in the mapping itself override merged ones.
     """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        """Refuse a document that expands to more than `MAX_YAML_NODES` values, then build it."""
+        expanded = expanded_size(node, MAX_YAML_NODES)
+        if expanded > MAX_YAML_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the file expands to more than {MAX_YAML_NODES} values through "
+                "its aliases (&anchor / *alias); write the values out or use fewer aliases",
+                node.start_mark)
+        return super().construct_document(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         """Build a mapping, raising on a repeated key (with its line and column)."""
         seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"the key {key!r} appears twice in the same mapping; keep one",
-                    key_node.start_mark)
-            seen.add(key)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {_short(key)} appears twice in the same mapping; "
+                        "keep one", key_node.start_mark)
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many values `root` expands to, aliases counted per use; stops early past `limit`.
+
+    Shared nodes are sized once (memoised), so this takes time linear in the file's size even
+    when the expansion is exponential.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in open_nodes:
+            return limit + 1  # a recursive alias expands without end
+        if isinstance(node, yaml.ScalarNode):
+            sizes[id(node)] = 1
+            continue
+        children = ([n for pair in node.value for n in pair]
+                    if isinstance(node, yaml.MappingNode) else list(node.value))
+        if children_done:
+            sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 0) for c in children))
+            continue
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -54,6 +107,13 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ScenarioError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise ScenarioError(f"{path}: is a directory, not a YAML file")
+    if not path.is_file():
+        raise ScenarioError(f"{path}: is not a regular file (a device, FIFO or socket); name a "
+                            "YAML file")
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise ScenarioError(f"{path}: the file is larger than {MAX_YAML_BYTES // 2**20} MiB; "
+                            "a scenario or sweep file is a few kilobytes (put data in files "
+                            "it names)")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -137,14 +197,16 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> No
             )
 
 
-def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+def load_scenario(path: str | Path, overrides: Sequence[str] = (),
+                  allowed_paths: Sequence[str | Path] = ()) -> Scenario:
     """Read, override and validate a scenario file; raise `ScenarioError` (one line) if bad.
 
     Files a scenario names (a word-of-mouth edge list) are read relative to the scenario
-    file's folder; they are resolved to absolute paths before validation.
+    file's folder and must lie inside it or inside one of `allowed_paths` (`--allow-path`);
+    they are resolved to absolute paths before validation.
     """
     data = apply_overrides(read_yaml(path), overrides, str(path))
-    resolve_relative_paths(data, Path(path).resolve().parent)
+    resolve_relative_paths(data, Path(path).resolve().parent, str(path), allowed_paths)
     scenario = validate_scenario(data, str(path))
     check_referenced_files(scenario, str(path))
     prompt_warnings(scenario, str(path))
@@ -165,14 +227,20 @@ def prompt_warnings(scenario: Scenario, source: str) -> list[str]:
         raise ScenarioError(f"{source}: {exc.key}: {exc.message}") from None
 
 
-def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
-    """Make the file paths a raw scenario names absolute, relative to `base`, in place."""
+def resolve_relative_paths(data: dict[str, Any], base: Path, source: str = "",
+                           allowed: Sequence[str | Path] = ()) -> None:
+    """Resolve and contain the file paths a raw scenario names (see `sim.scenario.data_paths`)."""
+    from sim.scenario.data_paths import contained_path
+
     dynamics = data.get("dynamics")
     wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
     network = wom.get("network") if isinstance(wom, dict) else None
     if isinstance(network, dict) and isinstance(network.get("path"), str):
-        file = Path(network["path"]).expanduser()
-        network["path"] = str(file if file.is_absolute() else base / file)
+        try:
+            network["path"] = str(contained_path(network["path"], base, allowed,
+                                                 "edge-list file"))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{source}: dynamics.word_of_mouth.network.path: {exc}") from exc
 
 
 def check_referenced_files(scenario: Scenario, source: str) -> None:
@@ -188,6 +256,21 @@ def check_referenced_files(scenario: Scenario, source: str) -> None:
             raise ScenarioError(f"{source}: dynamics.word_of_mouth.network.path: {exc}") from exc
 
 
+def check_backend_names(scenario: Scenario, source: str, backend: str | None = None) -> None:
+    """Refuse an agent backend name that is not registered, as `run` would (did-you-mean).
+
+    `backend` is the command line's `--backend`, which replaces every agent's.
+    """
+    from agents.backends.base import available_backends, unknown_backend_message
+
+    known = set(available_backends())
+    for i, agent in enumerate(scenario.agents):
+        name = backend or agent.backend
+        if name not in known:
+            key = "--backend" if backend else f"agents.{i}.backend"
+            raise ScenarioError(f"{source}: {key}: {unknown_backend_message(name)}")
+
+
 def validate_scenario(data: Mapping[str, Any], source: str) -> Scenario:
     """Validate a raw mapping as a `Scenario`; `source` names it in error messages."""
     if "schema_version" not in data:
@@ -195,9 +278,11 @@ def validate_scenario(data: Mapping[str, Any], source: str) -> Scenario:
             f"{source}: schema_version: missing; add 'schema_version: 1' at the top of the file"
         )
     try:
-        return Scenario.model_validate(dict(data))
+        scenario = Scenario.model_validate(dict(data))
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {describe_validation_error(exc, data)}") from exc
+    check_fits(scenario, source)
+    return scenario
 
 
 def scenario_hash(scenario: Scenario) -> str:
@@ -211,7 +296,7 @@ def scenario_hash(scenario: Scenario) -> str:
 
 def describe_validation_error(exc: ValidationError, data: Mapping[str, Any]) -> str:
     """Turn pydantic's error list into one line about the first error."""
-    errors = _without_echoes(exc.errors(include_url=False))
+    errors = _misspelt_first(_without_echoes(exc.errors(include_url=False)))
     first = errors[0]
     raw_loc = tuple(first["loc"])
     ctx = first.get("ctx") or {}
@@ -224,6 +309,25 @@ def describe_validation_error(exc: ValidationError, data: Mapping[str, Any]) -> 
     if len(errors) > 1:
         line += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
     return line
+
+
+def _misspelt_first(errors: list[Any]) -> list[Any]:
+    """Lead with "unknown key 'budjet'; did you mean 'budget'?" over "budget: missing".
+
+    A misspelt required key produces both errors; the unknown key is the one that says what
+    to fix, so it goes first when it is close to a missing key of the same mapping.
+    """
+    from difflib import get_close_matches
+
+    missing = [e for e in errors if e["type"] == "missing"]
+    for error in errors:
+        if error["type"] != "extra_forbidden":
+            continue
+        loc = tuple(error["loc"])
+        siblings = [str(m["loc"][-1]) for m in missing if tuple(m["loc"])[:-1] == loc[:-1]]
+        if get_close_matches(str(loc[-1]), siblings, n=1, cutoff=0.6):
+            return [error, *(e for e in errors if e is not error)]
+    return errors
 
 
 def _without_echoes(errors: list[Any]) -> list[Any]:
@@ -285,8 +389,15 @@ def _describe_one(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     return f"{message} (got {_short(value)})"
 
 
+_BOUNDED_REPR = reprlib.Repr()
+for _name, _limit in (("maxlevel", 2), ("maxtuple", 4), ("maxlist", 4), ("maxdict", 4),
+                      ("maxset", 4), ("maxstring", 50), ("maxother", 50), ("maxlong", 40)):
+    setattr(_BOUNDED_REPR, _name, _limit)
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A repr of at most 60 characters that never renders a whole large value."""
+    text = _BOUNDED_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

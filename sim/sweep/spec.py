@@ -28,6 +28,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,7 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     if not isinstance(root_seed, int) or root_seed < 0:
         raise ScenarioError(f"{source}: seed: the root seed must be a whole number >= 0 "
                             f"(got {root_seed!r}); set `seed:` in the sweep")
+    check_plan_size(spec, source)
     cells = expand_cells(spec.grid, spec.zip)
     cell_configs: list[dict[str, Any]] = []
     runs: list[PlannedRun] = []
@@ -200,6 +202,28 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     return SweepPlan(name=spec.name or "sweep", sweep_id=sweep_id, source=source,
                      base_file=base_file, spec=spec, base_config=base, root_seed=root_seed,
                      cells=tuple(cells), cell_configs=tuple(cell_configs), runs=tuple(runs))
+
+
+MAX_RUNS = 100_000
+"""Most runs one sweep may plan; larger plans are refused before they are expanded."""
+
+
+def planned_size(spec: SweepSpec) -> tuple[int, int]:
+    """(cells, runs) of a spec, computed from the list lengths without expanding anything."""
+    cells = math.prod(len(values) for values in spec.grid.values())
+    if spec.zip:
+        cells *= len(next(iter(spec.zip.values())))
+    return cells, cells * spec.replicates
+
+
+def check_plan_size(spec: SweepSpec, source: str, limit: int = MAX_RUNS) -> None:
+    """Raise `ScenarioError` (one line) when the sweep would plan more than `limit` runs."""
+    cells, runs = planned_size(spec)
+    if runs > limit:
+        raise ScenarioError(
+            f"{source}: grid/zip/replicates: the sweep would plan {runs} runs ({cells} cells x "
+            f"{spec.replicates} replicates), more than the {limit} one sweep may hold; fewer "
+            "values or replicates, or split it into several sweeps")
 
 
 def _apply(data: dict[str, Any], values: Mapping[str, Any], where: str) -> None:

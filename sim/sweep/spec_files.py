@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agents.errors import ScenarioError, did_you_mean
 from sim.scenario.loader import read_yaml
+from sim.scenario.schema import MAX_SEED
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 RESERVED_KEYS = ("run.seed",)
@@ -53,8 +54,8 @@ class SweepSpec(BaseModel):
     replicates: int = Field(default=1, ge=1, description="Runs per cell, each with its own "
                             "seed and replicate index.")
     seed: int | None = Field(
-        default=None, ge=0, description="Root seed of the sweep; every run's `run.seed` "
-        "derives from it. Omit to use the base scenario's `run.seed`.")
+        default=None, ge=0, le=MAX_SEED, description="Root seed of the sweep; every run's "
+        "`run.seed` derives from it. Omit to use the base scenario's `run.seed`.")
     seed_scope: Literal["run", "replicate"] = Field(
         default="run", description="`run`: every run gets its own seed, derived from its "
         "cell's values and its replicate index; `replicate`: replicate r uses the same seed in "

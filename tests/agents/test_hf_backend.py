@@ -129,8 +129,11 @@ def test_device_and_dtype_are_chosen_automatically():
 
 
 def test_an_unloadable_model_is_a_one_line_error(tmp_path):
-    with pytest.raises(BackendCreationError, match="cannot load the tokenizer"):
+    with pytest.raises(BackendCreationError, match="model path .* does not exist"):
         HFBackend(str(tmp_path / "no-such-model"))
+    (tmp_path / "empty-folder").mkdir()
+    with pytest.raises(BackendCreationError, match="cannot load the tokenizer"):
+        HFBackend(str(tmp_path / "empty-folder"))
 
 
 def sampler(torch, n, *, temperature=1.0, top_p=1.0, max_tokens=5):

@@ -276,6 +276,42 @@ def test_failure_reasons_never_carry_a_key_even_masked():
         assert scrub_secrets(plain, None) == plain
 
 
+def test_a_key_echoed_in_answers_is_scrubbed_from_every_stored_file(tmp_path, monkeypatch):
+    import base64
+    from urllib.parse import quote
+
+    secret = "sk-test/5ecret+value=0123456789"
+    encoded = {
+        "plain": secret,
+        "url": quote(secret, safe=""),
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "base64 inside": base64.b64encode(f"Bearer {secret}".encode()).decode(),
+        "urlsafe base64 inside": base64.urlsafe_b64encode(f"x:{secret}".encode()).decode(),
+        "hex": secret.encode().hex(),
+    }
+    assert len(set(encoded.values())) == len(encoded)
+
+    def echo(body, prompt):
+        return "Explanation: " + " | ".join(encoded.values()) + "\nChoice: 1"
+
+    monkeypatch.setenv("TINMEN_TEST_KEY", secret)
+    with FakeOpenAIServer(answer=echo) as s:
+        run_scenario(llm_scenario([s.base_url], api_key_env="TINMEN_TEST_KEY"),
+                     tmp_path / "run", progress=False,
+                     backend_flags=BackendOverrides.create(cache=tmp_path / "cache.sqlite"))
+    stored = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "cache.sqlite" for p in stored)
+    assert any(p.name == "transcripts.jsonl" for p in stored)
+    for path in stored:
+        data = path.read_bytes()
+        for kind, form in encoded.items():
+            # any 12 consecutive characters of an encoded form would leak part of the key
+            middle = form[len(form) // 2 - 6: len(form) // 2 + 6]
+            assert middle.encode() not in data, (path, kind)
+    transcript = (tmp_path / "run" / "transcripts.jsonl").read_text()
+    assert "***" in transcript and "Choice: 1" in transcript
+
+
 # ---------------------------------------------------------------------- grouped prompt lists
 def completions_backend(url, tiny_lm, **options):
     options = {"base_urls": (url,), "api": "completions", "tokenizer": str(tiny_lm),
@@ -330,8 +366,8 @@ def test_grouped_and_ungrouped_runs_record_the_same_decisions_and_cache(tmp_path
                                  "prompts_per_request": size, "backoff_s": 0.01,
                                  "base_urls": [s.base_url]})
             cache = tmp_path / f"cache{size}.sqlite"
-            run_scenario(validate_scenario(data, "t"), tmp_path / f"run{size}", cache=cache,
-                         progress=False)
+            run_scenario(validate_scenario(data, "t"), tmp_path / f"run{size}",
+                         backend_flags=BackendOverrides.create(cache=cache), progress=False)
             assert len(s.arrivals) == (12 if size == 1 else 3)
         d = decisions(tmp_path / f"run{size}")
         rows[size] = d[["customer_id", "seed", "choice", "prompt_tokens",

@@ -29,7 +29,7 @@ def test_seller_note_follows_the_product_line():
                                            seller_text="  Buy this now!  "),
                               ListingEntry("Cans", 90)])
     assert listing.splitlines() == [
-        "1: Buds (price 60) - earbuds [quality: 0.2] Seller's note: Buy this now!",
+        "1: Buds (price 60) - earbuds [quality: 0.2] Seller's note: \"Buy this now!\"",
         "2: Cans (price 90)",
     ]
 

@@ -96,11 +96,12 @@ class ExplodingBackend(ScriptedBackend):
         raise ConnectionError("server went away")
 
 
-def test_backend_exception_fails_the_batch_but_not_the_run(tmp_path):
+def test_backend_exception_fails_the_batch_and_every_decision_is_recorded(tmp_path):
     summary = run_scenario(scenario(), tmp_path / "run", backends={"bot": ExplodingBackend()},
                            progress=False)
     d = decisions(tmp_path / "run")
-    assert summary.status == "completed" and len(d) == 36
+    # every tick ran and was recorded; as no request was ever answered, the run is `failed`
+    assert summary.status == "failed" and summary.ticks == 3 and len(d) == 36
     assert (d.failure == "backend: backend error: ConnectionError: server went away").all()
 
 

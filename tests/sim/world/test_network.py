@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
 
 from agents.errors import ScenarioError
 from sim.scenario.loader import load_scenario
@@ -100,7 +101,7 @@ def test_edge_list_file(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("a-1,a-9\n", "line 1: unknown customer id 'a-9'"),
+    ("a-1,a-9\n", "line 1: the second id is not a customer"),
     ("a-1\n", "line 1: expected two customer ids"),
     ("a-1,a-2\na-1,a-2,a-3\n", "line 2: expected two customer ids"),
 ])
@@ -143,7 +144,7 @@ def test_edge_list_with_unknown_customer_fails_at_load(tmp_path, write_yaml):
         load_scenario(path)
     message = str(info.value)
     assert message.startswith(f"{path}: dynamics.word_of_mouth.network.path: ")
-    assert "unknown customer id 'buyers-13'" in message and "\n" not in message
+    assert "line 1: the second id is not a customer" in message and "\n" not in message
 
 
 def test_unknown_graph_kind_suggests_a_close_one(write_yaml):
@@ -176,3 +177,77 @@ def test_network_without_kind_says_so(write_yaml):
         load_scenario(path)
     assert "dynamics.word_of_mouth.network: missing 'kind'; add kind: small_world" in str(
         info.value)
+
+
+SECRET = "root:$6$SECRETHASH$abcdef:19000:0:99999:7:::"
+
+
+@pytest.mark.parametrize("raw", ["../outside/secret.txt", "{outside}/secret.txt",
+                                 "~/secret.txt"])
+def test_edge_list_outside_the_scenario_folder_is_refused(tmp_path, raw, capsys):
+    from cli.main import main
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET + "\n")
+    home = tmp_path / "scenario"
+    home.mkdir()
+    path = home / "s.yaml"
+    network = {"kind": "edge_list", "path": raw.format(outside=outside)}
+    path.write_text(yaml.safe_dump(dynamics_with_network(network)))
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "\n" not in err.strip() and "SECRET" not in err
+    if raw.startswith("~"):
+        assert "edge-list file not found" in err  # read literally inside the folder
+    else:
+        assert "is outside the scenario's folder" in err and "--allow-path" in err
+
+
+def test_allow_path_admits_a_folder_and_errors_never_quote_contents(tmp_path, capsys):
+    from cli.main import main
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET + "\n")
+    (outside / "friends.txt").write_text("buyers-01 buyers-02\n")
+    home = tmp_path / "scenario"
+    home.mkdir()
+    path = home / "s.yaml"
+    for name, code in (("friends.txt", 0), ("secret.txt", 2)):
+        network = {"kind": "edge_list", "path": str(outside / name)}
+        path.write_text(yaml.safe_dump(dynamics_with_network(network)))
+        assert main(["validate", str(path), "--allow-path", str(outside)]) == code
+    err = capsys.readouterr().err
+    assert "line 1: expected two customer ids" in err and "SECRET" not in err
+
+
+def test_unknown_id_error_does_not_quote_the_line(tmp_path):
+    path = tmp_path / "friends.csv"
+    path.write_text("a-1 " + SECRET + "\n")
+    with pytest.raises(ScenarioError) as info:
+        read_edge_list(path, ["a-1", "a-2"])
+    assert "line 1: the second id is not a customer" in str(info.value)
+    assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_special_files_are_told_apart_from_missing_ones(tmp_path, kind):
+    import os
+
+    if kind == "directory":
+        (tmp_path / "net").mkdir()
+        raw = "net"
+    elif kind == "fifo":
+        os.mkfifo(tmp_path / "net")
+        raw = "net"
+    else:
+        raw = "/dev/zero"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(dynamics_with_network({"kind": "edge_list", "path": raw})))
+    allowed = ["/dev"] if kind == "device" else []
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, allowed_paths=allowed)
+    message = str(info.value)
+    assert "not found" not in message
+    assert ("is a directory" if kind == "directory" else "not a regular file") in message
