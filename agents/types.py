@@ -86,6 +86,12 @@ class Completion:
     `earlier_answers` keeps the answers that were asked again. `latency_ms` and the token
     counts add up every attempt. `finish_reason` is the model's (`stop`, `length`) when known.
     `cached` marks an answer read from the response cache rather than computed now.
+
+    `choice_probs`, when the backend read them, are the probabilities of the listed options
+    in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
+    probability is unknown (outside a server's top-k). `choice_prob_mass` is the total they
+    cover (1.0 when exact) and `choice_probs_kind` is `conditional` (read at the choice
+    position of the answer written) or `direct` (the answer is only the choice line).
     """
 
     text: str | None
@@ -99,6 +105,9 @@ class Completion:
     reasks: int = 0
     finish_reason: str | None = None
     earlier_answers: tuple[str | None, ...] = ()
+    choice_probs: tuple[float | None, ...] | None = None
+    choice_prob_mass: float | None = None
+    choice_probs_kind: str | None = None
 
     @classmethod
     def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1,

@@ -48,6 +48,7 @@ from agents.types import (
     RationalPolicy,
     SamplingParams,
 )
+from sim.choice_columns import choice_probability_columns
 from sim.config import AgentSpec, Scenario
 from sim.dynamics import MarketDynamics
 from sim.market import settle
@@ -470,6 +471,13 @@ class MarketModel(mesa.Model):
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
         after = self._aftermath(pending, outcome, choice, readable, companies)
+        after.columns.update(choice_probability_columns(
+            completions, pending.orders, lambda chosen: settle(
+                customer=pending.customers, company=companies, choice=chosen,
+                readable=np.ones(n, dtype=bool), failed=np.zeros(n, dtype=bool),
+                customer_utility=self.population.utility,
+                company_utility=self.market.company_utility, listed=self.market.listed,
+                prices=self.market.prices, budgets=self.population.budgets)))
         table = self._decision_table(pending, completions, outcome, choice, choice_number,
                                      readable, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started
