@@ -33,6 +33,13 @@ from agents.backends.chat_template import (
     prompt_format,
     render_prompt,
 )
+from agents.backends.openai_logprobs import (
+    Distribution,
+    check_choice_probs,
+    distribution_fields,
+    logprobs_fields,
+    read_distribution,
+)
 from agents.backends.options import BackendOptions
 from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
 from agents.structured import (
@@ -123,6 +130,7 @@ class _Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
+    distribution: Distribution | None = None
 
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_](?=[A-Za-z._-]*[0-9*])[A-Za-z0-9*._-]{4,}",
@@ -157,6 +165,7 @@ class OpenAIBackend:
         self._response_types = (ChatCompletion, TextCompletion)
         self.model = model
         self.options = options or BackendOptions()
+        check_choice_probs(self.options)
         self.urls = self.options.urls()
         key = api_key if api_key is not None else read_api_key(self.options.api_key_env)
         self._secret = key
@@ -281,7 +290,8 @@ class OpenAIBackend:
                 return [Completion(text=a.text, latency_ms=latency,
                                    prompt_tokens=a.prompt_tokens,
                                    completion_tokens=a.completion_tokens, attempts=attempt,
-                                   retries=attempt - 1, finish_reason=a.finish_reason)
+                                   retries=attempt - 1, finish_reason=a.finish_reason,
+                                   **distribution_fields(a.distribution))
                         for a in answers]
             finally:
                 self.router.release(replica)
@@ -315,6 +325,7 @@ class OpenAIBackend:
                 body["response_format"] = openai_response_format(constraint)
             else:
                 body["structured_outputs"] = vllm_structured_outputs(constraint)
+        body.update(logprobs_fields(self.options))
         return body
 
     async def _send(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
@@ -340,7 +351,8 @@ class OpenAIBackend:
         usage = getattr(response, "usage", None)
         return _Answer(text, getattr(usage, "prompt_tokens", None),
                        getattr(usage, "completion_tokens", None),
-                       getattr(choices[0], "finish_reason", None))
+                       getattr(choices[0], "finish_reason", None),
+                       read_distribution(choices[0], text, request, self.options))
 
     async def _send_completions(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
         prompts = [render_prompt(self.tokenizer, r.messages) for r in job]
@@ -365,5 +377,6 @@ class OpenAIBackend:
                 tokens = (count_tokens(self.tokenizer, prompt),
                           count_tokens(self.tokenizer, text))
             answers.append(_Answer(text, tokens[0], tokens[1],
-                                   getattr(choice, "finish_reason", None)))
+                                   getattr(choice, "finish_reason", None),
+                                   read_distribution(choice, text, job[i], self.options)))
         return answers

@@ -1,0 +1,106 @@
+"""Choice probabilities from a server's top-k log-probs, against the loopback test server."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from agents.backends.base import BackendCreationError
+from agents.backends.openai_logprobs import read_distribution
+from agents.backends.openai_server import OpenAIBackend
+from agents.backends.options import BackendOptions
+from agents.choice_probs import TokenChoices, read_top_logprobs
+from agents.fake_server import FakeOpenAIServer
+from sim.runner import run_scenario
+from tests.agents.test_openai_backend import llm_scenario
+from tests.conftest import make_request
+
+L = math.log
+ANSWER = "It fits.\nChoice: 2"
+CHOICE_TOP = [(" 2", L(0.5)), (" 1", L(0.3)), (" none", L(0.1)), (" 3", L(0.05))]
+
+
+def tokens(body, prompt, text):
+    """The answer in tokens; the choice position has four alternatives, best first."""
+    return [("It", L(0.9), []), (" fits", L(0.8), []), (".", L(0.9), []),
+            ("\n", L(0.9), []), ("Choice", L(1.0), []), (":", L(1.0), []),
+            (" 2", L(0.5), CHOICE_TOP)]
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(answer=lambda body, prompt: ANSWER, logprobs=tokens) as s:
+        yield s
+
+
+def backend(server, **options):
+    return OpenAIBackend("fake-model", options=BackendOptions(
+        base_urls=(server.base_url,), choice_probs="top_logprobs", **options))
+
+
+def test_an_option_outside_the_top_k_is_unknown_and_the_mass_says_so(server):
+    b = backend(server, top_logprobs=3)
+    answer = b.generate([make_request(seed=1, options=3)])[0]
+    b.close()
+    body = server.requests_to("chat/completions")[0].body
+    assert body["logprobs"] is True and body["top_logprobs"] == 3
+    assert answer.choice_probs == pytest.approx((0.3, 0.5, None, 0.1))
+    assert answer.choice_probs[2] is None  # " 3" was cut from the top 3
+    assert answer.choice_prob_mass == pytest.approx(0.9)
+    assert answer.choice_probs_kind == "conditional"
+
+
+def test_with_every_option_in_the_top_k_the_mass_is_what_the_options_hold(server):
+    b = backend(server, top_logprobs=4)
+    answer = b.generate([make_request(seed=1, options=3)])[0]
+    b.close()
+    assert answer.choice_probs == pytest.approx((0.3, 0.5, 0.05, 0.1))
+    assert answer.choice_prob_mass == pytest.approx(0.95)
+
+
+def test_off_asks_for_nothing(server):
+    b = OpenAIBackend("fake-model", options=BackendOptions(base_urls=(server.base_url,)))
+    answer = b.generate([make_request(seed=1)])[0]
+    b.close()
+    assert "logprobs" not in server.requests_to("chat/completions")[0].body
+    assert answer.choice_probs is None
+
+
+def test_exact_is_refused_in_one_line():
+    with pytest.raises(BackendCreationError, match="choice_probs: top_logprobs"):
+        OpenAIBackend("m", options=BackendOptions(choice_probs="exact"))
+
+
+def test_completions_format_and_two_digit_numbers():
+    choice = {"logprobs": {
+        "tokens": ["Choice", ":", " 1", "2"], "token_logprobs": [0.0, 0.0, L(0.6), L(0.7)],
+        "top_logprobs": [{}, {}, {" 1": L(0.6), " 2": L(0.3)},
+                         {"2": L(0.7), "\n": L(0.2), "0": L(0.1)}]}}
+    request = make_request(options=12)
+    probs, mass, kind = read_distribution(choice, "Choice: 12", request,
+                                          BackendOptions(choice_probs="top_logprobs",
+                                                         api="completions"))
+    expected = [None] * 13
+    expected[0] = 0.6 * 0.2     # " 1" then a token that ends the number
+    expected[1] = 0.3           # " 2": no listed number goes on from 2
+    expected[9] = 0.6 * 0.1     # " 1" "0"
+    expected[11] = 0.6 * 0.7    # " 1" "2", the answer ends
+    assert probs == pytest.approx(expected)
+    assert mass == pytest.approx(sum(p for p in expected if p is not None))
+    assert kind == "conditional"
+
+
+def test_tokens_that_do_not_spell_the_answer_give_nothing():
+    wrong = [TokenChoices("Choice: 3", 0.0, ())]
+    assert read_top_logprobs("Choice: 2", wrong, ["1", "2", "none"]) is None
+
+
+def test_a_run_records_the_probabilities_and_their_expectations(server, tmp_path):
+    run_scenario(llm_scenario([server.base_url], choice_probs="top_logprobs", top_logprobs=4),
+                 tmp_path / "run", progress=False)
+    d = pd.read_parquet(tmp_path / "run" / "decisions.parquet")
+    assert d.choice_probs.map(len).eq(3).all()  # two listed products, then `none`
+    assert d.choice_prob_mass.round(6).eq(0.9).all()
+    assert d.expected_override.between(0, 1).all()
