@@ -98,6 +98,8 @@ BACKEND_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--tokenizer", "tokenizer", {"metavar": "NAME", "help": "tokenizer whose chat template "
                                   "renders prompts (api completions, hf)"}),
     ("--revision", "revision", {"metavar": "REV", "help": "model revision (cache key)"}),
+    ("--choice-probs", "choice_probs", {"choices": ["off", "top_logprobs", "exact"],
+                                        "help": "record each decision's option probabilities"}),
 )
 """--flag, the `backend_options` field it overrides for every agent, argparse settings."""
 

@@ -104,3 +104,25 @@ def test_a_run_records_the_probabilities_and_their_expectations(server, tmp_path
     assert d.choice_probs.map(len).eq(3).all()  # two listed products, then `none`
     assert d.choice_prob_mass.round(6).eq(0.9).all()
     assert d.expected_override.between(0, 1).all()
+
+
+PROB_COLUMNS = ["decision_id", "choice", "choice_probs", "choice_prob_mass", "choice_probs_kind",
+                "p_customer_best", "expected_override", "expected_agency_loss"]
+
+
+def test_the_cache_stores_the_probabilities_and_replay_reproduces_them(server, tmp_path):
+    cache = tmp_path / "cache.sqlite"
+    scenario = llm_scenario([server.base_url], choice_probs="top_logprobs", top_logprobs=3)
+    run_scenario(scenario, tmp_path / "live", cache=cache, progress=False)
+    run_scenario(scenario, tmp_path / "again", cache=cache, progress=False)
+    run_scenario(scenario, tmp_path / "replay", cache=cache, progress=False, backend="replay")
+    live, again, replay = (pd.read_parquet(tmp_path / name / "decisions.parquet")
+                           for name in ("live", "again", "replay"))
+    assert live.choice_probs.notna().all() and again.cached.all()
+    pd.testing.assert_frame_equal(live[PROB_COLUMNS], again[PROB_COLUMNS])
+    pd.testing.assert_frame_equal(live[PROB_COLUMNS], replay[PROB_COLUMNS])
+    # answers cached without probabilities are not taken for a run that asks for them
+    plain = llm_scenario([server.base_url])
+    server.reset()
+    run_scenario(plain, tmp_path / "plain", cache=cache, progress=False)
+    assert len(server.arrivals) == 12
