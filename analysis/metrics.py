@@ -34,6 +34,7 @@ from analysis.intervals import (
     bootstrap_mean_interval,
     wilson_interval,
 )
+from analysis.probabilities import expected_columns, expected_metrics
 
 MIN_REPLICATES = 5
 """Fewest replicate runs in a group for the bootstrap to resample runs rather than customers."""
@@ -78,6 +79,9 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     Columns: the `by` columns, `n`, `n_valid`, for each rate `<rate>_k`, `<rate>_n`,
     `<rate>_rate`, `<rate>_lo`, `<rate>_hi` (rates: override, sided, refusal, invalid), for each
     mean `<mean>`, `<mean>_lo`, `<mean>_hi` (agency_loss, agency_loss_share, company_gain) and
+    the expected-value estimates from choice probabilities (`n_probs`, `expected_override`,
+    `expected_agency_loss`, `expected_company_best`, each with `_lo` / `_hi`; NaN without
+    probabilities; see `analysis.probabilities`) and
     `cluster` (what the bootstrap resampled). `cluster` is "auto", "replicate" (run_id),
     "customer" (run_id + customer_id) or "decision"/None (independent decisions).
     """
@@ -106,7 +110,7 @@ def metric_columns() -> list[str]:
         columns += [f"{rate}_k", f"{rate}_n", f"{rate}_rate", f"{rate}_lo", f"{rate}_hi"]
     for mean in MEAN_METRICS:
         columns += [mean, f"{mean}_lo", f"{mean}_hi"]
-    return [*columns, "cluster"]
+    return [*columns, *expected_columns(), "cluster"]
 
 
 def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
@@ -140,6 +144,7 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
         mean, lo, hi = bootstrap_mean_interval(values, labels, n_boot=n_boot, seed=seed,
                                                level=level)
         out.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})
+    out.update(expected_metrics(group, labels, n_boot=n_boot, seed=seed, level=level))
     return out
 
 

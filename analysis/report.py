@@ -31,6 +31,7 @@ from analysis.errors import AnalysisError
 from analysis.intervals import DEFAULT_BOOTSTRAP
 from analysis.load import Runs, load_runs
 from analysis.metrics import DEFINITIONS, summarise
+from analysis.probability_report import probability_section
 from analysis.published import (
     SOURCE,
     compare_with_published,
@@ -111,6 +112,8 @@ def build_report(runs: Runs, *, title: str = "tinmen report",
         return blocks
     sections: list[tuple[str, Callable[[], list[Block]]]] = [
         ("Conflict metrics", lambda: metrics_section(runs, n_boot=n_boot, seed=seed)),
+        ("Choice probabilities", lambda: probability_section(
+            runs.decisions, condition_keys(runs), n_boot=n_boot, seed=seed)),
         ("Observation gap", lambda: gap_section(runs)),
         ("Pairwise tests", lambda: pairwise_section(runs)),
         ("Logistic regression", lambda: regression_section(runs)),
