@@ -42,8 +42,9 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
     assert re.search(rf"\| petro \| customer \| 30 \| [^|]+ \| {re.escape(expected)} \|",
                      markdown)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["agency_loss.png", "published_comparison.png",
-                       "rates_by_condition.png"]
+    assert figures == ["agency_loss.png", "override_probability.png",
+                       "published_comparison.png", "rates_by_condition.png"]
+    assert "## Choice probabilities" in markdown  # the rational backend records them
     for name in figures:
         assert f"figures/{name}" in markdown and f'src="figures/{name}"' in html
         assert (out / "figures" / name).read_bytes().startswith(b"\x89PNG")
@@ -54,7 +55,7 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
 def test_report_defaults_to_the_run_directory(tin_men_copy):
     files = write_report(tin_men_copy, n_boot=50)
     assert files.markdown == tin_men_copy / "report.md" and files.html.is_file()
-    assert len(files.figures) == 3
+    assert len(files.figures) == 4
     # the run directory still loads (the report adds files, never touches the records)
     assert len(load_run(tin_men_copy).decisions) == 240
 
