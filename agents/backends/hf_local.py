@@ -162,6 +162,10 @@ class HFBackend:
                 "backend 'hf' needs a model: a local folder or a downloaded hub name, via "
                 "--model PATH_OR_NAME or agents[].model"
             )
+        if options is not None and options.choice_probs == "top_logprobs":
+            raise BackendCreationError(
+                "backend 'hf' scores choice probabilities exactly: set "
+                "backend_options.choice_probs: exact (top_logprobs is for backend openai)")
         self.torch = require("torch", "hf")
         transformers = require("transformers", "hf")
         self.model = model

@@ -47,6 +47,10 @@ class VLLMBackend:
             )
         self.model = model
         self.options = options or BackendOptions()
+        if self.options.choice_probs == "top_logprobs":
+            raise BackendCreationError(
+                "backend 'vllm' scores choice probabilities exactly: set "
+                "backend_options.choice_probs: exact (top_logprobs is for backend openai)")
         self._sampling_params = vllm.SamplingParams
         self._structured = sampling_module.StructuredOutputsParams
         engine_args: dict[str, Any] = {
@@ -106,13 +110,18 @@ class VLLMBackend:
                 prompt_tokens=len(output.prompt_token_ids or ()),
                 completion_tokens=len(first.token_ids or ()),
                 finish_reason=first.finish_reason))
+        if self.options.choice_probs == "exact":
+            from agents.backends.vllm_choice_probs import attach_vllm_probs
+
+            attach_vllm_probs(self, list(requests), list(outputs), completions)
         return completions
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest."""
         return {**{k: v for k, v in self.engine_args.items() if k != "model"},
                 "prompt_format": self.prompt_format,
-                "structured_output": self.options.structured_output}
+                "structured_output": self.options.structured_output,
+                "choice_probs": self.options.choice_probs}
 
     def close(self) -> None:
         """Drop the engine (vLLM frees GPU memory when it is collected)."""
