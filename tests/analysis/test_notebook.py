@@ -44,7 +44,7 @@ def test_notebook_executes_on_a_fresh_run(tmp_path, monkeypatch):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 4  # rates, agency loss, published comparison, per tick
+    assert len(images) == 5  # rates, agency loss, override probability, published, per tick
     tables = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("customer_group" in t and "override_rate" in t for t in tables)
     assert any("published_model" in t for t in tables)
