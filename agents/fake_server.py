@@ -8,7 +8,9 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
 - inject faults per request (`fault`): `429` (optionally `429:<retry-after seconds>`),
   any other status such as `500` or `400`, `slow:<seconds>`, `drop` (close the connection
   without answering),
-  `broken` (a 200 whose body is cut-off JSON) and `nochoices` (a 200 without `choices`);
+  `broken` (a 200 whose body is cut-off JSON), `nochoices` (a 200 without `choices`),
+  `badutf8` (a 200 whose JSON holds bytes that are not UTF-8) and `latin1` (a 200 answer
+  encoded in Latin-1, not UTF-8);
 - record every request: arrival and end times, the body, how many were in flight;
 - return per-token log-probs with their top-k alternatives (`logprobs`) when a request asks
   for them (`logprobs` + `top_logprobs` for chat, `logprobs: k` for completions).
@@ -123,6 +125,8 @@ class FakeOpenAIServer:
     port: int = 0
     arrivals: list[Arrival] = field(default_factory=list)
     max_in_flight: int = 0
+    reverse_choices: bool = False
+    """List the choices of a completions answer last to first (each keeps its `index`)."""
 
     def __post_init__(self) -> None:
         self._in_flight = 0
@@ -242,6 +246,13 @@ class FakeOpenAIServer:
         if name == "broken":
             return web.Response(text='{"id": "x", "choices": [{"index": 0, "mess',
                                 content_type="application/json")
+        if name in ("badutf8", "latin1"):
+            answer = await self._complete(request.path, await request.json())
+            answer["id"] = "r\u00e9ponse"  # a non-ASCII character, in Latin-1: byte 0xe9
+            text = json.dumps(answer, ensure_ascii=False)
+            raw = (text.encode("latin-1", "replace") if name == "latin1"
+                   else text.encode().replace(b"r\xc3\xa9ponse", b"r\xff\xfeponse"))
+            return web.Response(body=raw, content_type="application/json")
         if name == "nochoices":
             return web.json_response({"id": "x", "object": "chat.completion"})
         raise ValueError(f"unknown fault {fault!r}")
@@ -264,6 +275,10 @@ class FakeOpenAIServer:
         else:
             choices = [{"index": i, "finish_reason": "stop", "text": t}
                        for i, t in enumerate(texts)]
+            if body.get("return_token_ids"):  # vLLM's per-choice token ids (here: words)
+                for choice, p in zip(choices, prompts, strict=True):
+                    choice["prompt_token_ids"] = list(range(_words(p)))
+                    choice["token_ids"] = list(range(_words(choice["text"])))
             kind = "text_completion"
         wanted = body.get("top_logprobs") if chat and body.get("logprobs") else (
             body.get("logprobs") if not chat else None)
@@ -271,6 +286,8 @@ class FakeOpenAIServer:
             for choice, prompt, text in zip(choices, prompts, texts, strict=True):
                 choice["logprobs"] = logprobs_body(self.logprobs(body, prompt, text), wanted,
                                                    chat)
+        if not chat and self.reverse_choices:
+            choices.reverse()
         return {"id": "fake", "object": kind, "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": choices, "usage": usage}
 

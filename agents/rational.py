@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -197,6 +198,7 @@ class RationalBackend:
     """Backend that answers with the rational baseline's choice, in model-like text."""
 
     name = "rational"
+    cacheable = False  # computed, not sampled: nothing worth caching
 
     def __init__(self, model: str | None = None) -> None:
         self.model = model or "rational-baseline"
@@ -249,6 +251,10 @@ class RationalBackend:
         chosen = customer_utility[np.arange(len(batch)), np.maximum(columns, 0)]
         probs = logit_probabilities(values, params[:, 5])
         return columns, (columns >= 0) & (chosen >= best), probs
+
+    def describe(self) -> dict[str, Any]:
+        """No settings: the baseline has none."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +87,8 @@ class Completion:
     `earlier_answers` keeps the answers that were asked again. `latency_ms` and the token
     counts add up every attempt. `finish_reason` is the model's (`stop`, `length`) when known.
     `cached` marks an answer read from the response cache rather than computed now.
+    `parsed` is `agents.parsing.parse_choice(text, options)` when a wrapper has already parsed
+    the answer (the re-asking wrapper does), so it is parsed once; it is never stored.
 
     `choice_probs`, when the backend read them, are the probabilities of the listed options
     in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
@@ -108,6 +111,7 @@ class Completion:
     choice_probs: tuple[float | None, ...] | None = None
     choice_prob_mass: float | None = None
     choice_probs_kind: str | None = None
+    parsed: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1,

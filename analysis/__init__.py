@@ -12,6 +12,7 @@ bootstrap, Holm), `transcripts` (transcripts with shared prompts resolved). Plot
 imported on demand: `from analysis import plots`.
 """
 
+from agents.errors import AnalysisError
 from analysis.choice_model import ChoiceModelResult, choice_data, conditional_logit
 from analysis.effects import (
     KnobCurve,
@@ -22,7 +23,6 @@ from analysis.effects import (
     observation_gap,
     pairwise_tests,
 )
-from analysis.errors import AnalysisError
 from analysis.intervals import (
     bootstrap_mean_interval,
     holm,

@@ -134,14 +134,33 @@ def plot_injection_success(ticks: pd.DataFrame) -> Figure:
 
 
 def plot_dynamics_overview(market: pd.DataFrame, ticks: pd.DataFrame) -> Figure:
-    """Six panels: share, mean trust, profit and override rate per company; welfare and
-    injection success rate per tick."""
-    fig = Figure(figsize=(15, 8), layout="constrained")
-    axes = fig.subplots(2, 3).ravel()
-    for ax, (column, (title, ylabel)) in zip(axes[:4], COMPANY_SERIES.items(), strict=True):
-        _company_lines(ax, market, column, title, ylabel)
-    for ax, (column, (title, ylabel)) in zip(axes[4:], TICK_SERIES.items(), strict=True):
-        _tick_line(ax, ticks, column, title, ylabel)
-    for ax in (axes[0], axes[1], axes[3], axes[5]):
-        ax.set_ylim(0, 1)
+    """Panels of share, mean trust, profit and override rate per company, and welfare and
+    injection success rate per tick — only the panels that have data.
+
+    A panel is drawn when its column exists and has a value in some tick; trust, for
+    instance, is absent without trust dynamics and injection success without injections.
+    """
+    panels = [(_company_lines, market, column, labels)
+              for column, labels in COMPANY_SERIES.items() if _has_data(market, column)]
+    panels += [(_tick_line, ticks, column, labels)
+               for column, labels in TICK_SERIES.items() if _has_data(ticks, column)]
+    cols = min(3, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig = Figure(figsize=(5 * cols, 4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    for ax, (draw, frame, column, (title, ylabel)) in zip(axes, panels, strict=False):
+        draw(ax, frame, column, title, ylabel)
+        if column in BOUNDED_SERIES:
+            ax.set_ylim(-0.02, 1.05)
     return fig
+
+
+BOUNDED_SERIES = ("share", "mean_trust", "override_rate", "injection_success_rate")
+"""Series that are shares in [0, 1] and get a fixed axis."""
+
+
+def _has_data(frame: pd.DataFrame, column: str) -> bool:
+    """Whether `frame` has `column` with at least one non-missing value."""
+    return column in frame and bool(pd.to_numeric(frame[column], errors="coerce").notna().any())

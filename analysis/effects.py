@@ -34,12 +34,12 @@ from analysis.intervals import (
 )
 from analysis.load import COMPANY_READERS, CUSTOMER_READERS
 from analysis.metrics import group_keys, true_count
+from analysis.ordering import DISCLOSURE_ORDER, condition_order  # noqa: F401 - re-exported
 
 OBSERVERS: dict[str, frozenset[str]] = {"customer": CUSTOMER_READERS,
                                         "company": COMPANY_READERS}
 """Principal -> disclosure conditions in which it reads the agent's explanation."""
 
-DISCLOSURE_ORDER = ("none", "customer", "company", "both")
 
 BINARY_METRICS = ("override", "sided_with_company")
 
@@ -296,14 +296,6 @@ def _fit_curve(x: np.ndarray, y: np.ndarray, degree: int, grid: int, z: float
     expit = _expit
     return pd.DataFrame({"x": xs, "fitted": expit(eta), "lo": expit(eta - z * se),
                          "hi": expit(eta + z * se)})
-
-
-def condition_order(value: object) -> tuple[int, str]:
-    """Sort key putting disclosure conditions in their natural order (none, customer,
-    company, both) and anything else after them, alphabetically."""
-    text = str(value)
-    return (DISCLOSURE_ORDER.index(text) if text in DISCLOSURE_ORDER else len(DISCLOSURE_ORDER),
-            text)
 
 
 def _expit(values: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Read run directories (and sweeps of them) into tidy pandas DataFrames.
 
 Reads files only: `manifest.json`, the per-tick parts of `decisions.parquet/` and `ticks.csv`
-(layout in the README, column contract in `sim/records.py`). A run that stopped early
+(layout in the README, column contract in `sim/engine/records.py`). A run that stopped early
 (manifest status `running`, `failed` or `interrupted`) loads whatever it recorded, and its
 status is a column, so nothing is hidden.
 
@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.errors import AnalysisError
-from sim.records import DECISION_SCHEMA, DECISIONS, MANIFEST, TICK_COLUMNS, TICKS
+from agents.errors import AnalysisError
+from sim.engine.records import DECISION_SCHEMA, DECISIONS, MANIFEST, TICK_COLUMNS, TICKS
 
 SWEEP_FILE = "sweep.json"
 

@@ -64,7 +64,7 @@ def rates_by_condition(decisions: pd.DataFrame, *, condition: str = "disclosure"
                 ax.bar(x, rate, width=width, label=name if name else None)
                 ax.errorbar(x, rate, yerr=err, fmt="none", ecolor="black", capsize=3, lw=1)
             ax.set_xticks(np.arange(len(conditions)), [str(v) for v in conditions])
-            ax.set_ylim(0, 1.05)
+            ax.set_ylim(0, 1.1)
             ax.set_xlabel(condition)
             title = RATE_LABELS.get(metric, metric)
             ax.set_title(title if facet is None else f"{title} — {facet}={facet_value}",
@@ -76,41 +76,109 @@ def rates_by_condition(decisions: pd.DataFrame, *, condition: str = "disclosure"
     return fig
 
 
-def agency_loss_distribution(decisions: pd.DataFrame, *, by: str = "disclosure",
-                             share: bool = False, facet: str | None = None) -> Figure:
-    """Distribution of agency loss per group: empirical CDFs (left) and box plots with the
-    mean marked (right); one row per `facet` value. `share=True` plots agency loss as a
-    share of the attainable utility (decisions with attainable utility > 0)."""
-    data = decisions
-    if share:
-        data = decisions[decisions["attainable_utility"] > 0].assign(
-            agency_loss=lambda d: d["agency_loss"] / d["attainable_utility"])
-    label = "agency loss / attainable utility" if share else "agency loss (utility)"
-    facets = _levels(data, facet) if facet else [None]
-    fig, axes = new_figure(len(facets), 2)
-    for r, facet_value in enumerate(facets):
-        rows = data if facet is None else data[data[facet] == facet_value]
-        groups = sorted(rows[by].dropna().unique().tolist(), key=condition_order)
-        values = [rows.loc[rows[by] == g, "agency_loss"].dropna().to_numpy(dtype=float)
-                  for g in groups]
-        ecdf, box = axes[r, 0], axes[r, 1]
-        for g, v in zip(groups, values, strict=True):
-            if len(v):
-                xs = np.sort(v)
-                ecdf.step(xs, np.arange(1, len(xs) + 1) / len(xs), where="post",
-                          label=f"{g} (mean {v.mean():.3g})")
-        ecdf.set_xlabel(label)
-        ecdf.set_ylabel("share of decisions ≤ x")
-        ecdf.legend(fontsize=8, title=by, title_fontsize=8)
-        suffix = "" if facet is None else f" — {facet}={facet_value}"
-        ecdf.set_title(f"cumulative distribution{suffix}", fontsize=10)
-        non_empty = [(g, v) for g, v in zip(groups, values, strict=True) if len(v)]
-        if non_empty:
-            box.boxplot([v for _, v in non_empty], showmeans=True)
-            box.set_xticks(np.arange(1, len(non_empty) + 1), [str(g) for g, _ in non_empty])
-        box.set_xlabel(by)
-        box.set_ylabel(label)
-        box.set_title(f"box plot, triangle = mean{suffix}", fontsize=10)
+OUTCOME_CATEGORIES = (
+    ("customer's best", "#4c9a2a"),
+    ("company's pick", "#c0392b"),
+    ("other product", "#e6a23c"),
+    ("bought nothing", "#7f8c8d"),
+    ("unreadable / failed", "#bdc3c7"),
+)
+"""The outcome classes of `outcome_shares`, in stacking order, with their colours."""
+
+
+def outcome_classes(decisions: pd.DataFrame) -> pd.Series:
+    """Each decision's outcome class for `outcome_shares` (one label of OUTCOME_CATEGORIES).
+
+    Valid decisions are split by override and sided-with-company (a valid decision that did
+    not override got the customer's best, buying nothing included); a valid decision that
+    bought nothing although something was better is "bought nothing" (refusals among them);
+    everything else (unreadable answers, failed requests) is "unreadable / failed".
+    """
+    valid = decisions["valid"].fillna(False).astype(bool).to_numpy()
+    override = decisions["override"].fillna(False).astype(bool).to_numpy()
+    sided = decisions["sided_with_company"].fillna(False).astype(bool).to_numpy()
+    bought = (decisions["outcome"].astype(str).to_numpy() == "purchased"
+              if "outcome" in decisions else np.ones(len(decisions), dtype=bool))
+    labels = np.full(len(decisions), "unreadable / failed", dtype=object)
+    labels[valid & ~override] = "customer's best"
+    labels[valid & override & sided] = "company's pick"
+    labels[valid & override & ~sided & bought] = "other product"
+    labels[valid & override & ~sided & ~bought] = "bought nothing"
+    return pd.Series(labels, index=decisions.index, name="outcome_class")
+
+
+def outcome_shares(decisions: pd.DataFrame, *, by: str = "disclosure",
+                   facet: str | None = None) -> Figure:
+    """Stacked bars: the share of every decision in each outcome class, per `by` group.
+
+    Each bar sums to 1 over all decisions of the group (so unreadable answers show as their
+    own segment rather than vanishing); the count of decisions is written above the bar.
+    """
+    facets = _levels(decisions, facet) if facet else [None]
+    fig, axes = new_figure(1, len(facets), sharey=True)
+    classes = outcome_classes(decisions)
+    for c, facet_value in enumerate(facets):
+        ax = axes[0, c]
+        rows = decisions if facet is None else decisions[decisions[facet] == facet_value]
+        groups = _levels(rows, by)
+        bottom = np.zeros(len(groups))
+        counts = np.array([(rows[by] == g).sum() for g in groups], dtype=float)
+        for label, colour in OUTCOME_CATEGORIES:
+            share = np.array([((rows[by] == g) & (classes.loc[rows.index] == label)).sum()
+                              for g in groups], dtype=float) / np.maximum(counts, 1)
+            ax.bar(np.arange(len(groups)), share, bottom=bottom, color=colour, label=label,
+                   width=0.7)
+            bottom += share
+        for x, n in enumerate(counts):
+            ax.text(x, 1.02, f"n={int(n)}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
+        ax.set_ylim(0, 1.12)
+        ax.set_xlabel(by)
+        title = "outcome of every decision"
+        ax.set_title(title if facet is None else f"{title} — {facet}={facet_value}",
+                     fontsize=10)
+        if c == 0:
+            ax.set_ylabel("share of decisions")
+    axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return fig
+
+
+def agency_loss_plot(decisions: pd.DataFrame, *, by: str = "disclosure",
+                     share: bool = False, facet: str | None = None,
+                     n_boot: int = 1000, seed: int = 0) -> Figure:
+    """Dot-and-interval plot of mean agency loss per `by` group: the mean with its 95%
+    bootstrap interval (the clusters of `summarise`), one colour per `facet` value.
+
+    `share=True` plots agency loss as a share of the attainable utility. Values and their
+    intervals always lie inside the axes.
+    """
+    column = "agency_loss_share" if share else "agency_loss"
+    label = "agency loss / attainable utility" if share else "mean agency loss (utility)"
+    keys = [k for k in (facet, by) if k]
+    table = summarise(decisions, keys, n_boot=n_boot, seed=seed)
+    groups = _levels(table, by)
+    facets = _levels(table, facet) if facet else [None]
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    offsets = (np.arange(len(facets)) - (len(facets) - 1) / 2) * (0.6 / max(1, len(facets)))
+    highs = []
+    for i, facet_value in enumerate(facets):
+        rows = table if facet is None else table[table[facet] == facet_value]
+        part = rows.set_index(by).reindex(groups)
+        mean = part[column].to_numpy(dtype=float)
+        err = _error_bars(mean, part[f"{column}_lo"], part[f"{column}_hi"])
+        ax.errorbar(np.arange(len(groups)) + offsets[i], mean, yerr=err, fmt="o", capsize=3,
+                    color=f"C{i}", label=None if facet is None else f"{facet}={facet_value}")
+        highs.append(np.nanmax(np.append(part[f"{column}_hi"].to_numpy(dtype=float), 0.0)))
+    top = max(highs) if highs else 1.0
+    ax.set_ylim(-0.05 * (top or 1.0), 1.1 * (top or 1.0))
+    ax.set_xticks(np.arange(len(groups)), [str(g) for g in groups])
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_xlabel(by)
+    ax.set_ylabel(label)
+    ax.set_title("mean agency loss (95% bootstrap interval)", fontsize=10)
+    if facet is not None:
+        ax.legend(fontsize=7)
     return fig
 
 
@@ -139,7 +207,7 @@ def knob_plot(decisions: pd.DataFrame, knob: str, *, outcome: str = "override",
                             curve["hi"].to_numpy(dtype=float), color=colour, alpha=0.2)
     ax.set_xlabel(knob)
     ax.set_ylabel(f"{outcome} rate")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(-0.05, 1.1)
     ax.set_title(f"{outcome} vs {knob} (logistic fit, 95% band)", fontsize=10)
     if by is not None:
         ax.legend(fontsize=8)
@@ -150,6 +218,12 @@ TICK_RATE_DENOMINATORS = {"override_rate": "valid", "sided_with_company_rate": "
                           "invalid_rate": "decisions"}
 """ticks.csv rate column -> the count column it is a share of (for Wilson bands)."""
 
+TICK_AXIS_LABELS = {"override_rate": "share of valid decisions",
+                    "sided_with_company_rate": "share of valid decisions",
+                    "invalid_rate": "share of all decisions",
+                    "mean_agency_loss": "mean agency loss (utility)"}
+"""ticks.csv column -> the y-axis label of its per-tick panel."""
+
 
 def tick_series(ticks: pd.DataFrame, *,
                 columns: Sequence[str] = ("override_rate", "sided_with_company_rate",
@@ -159,7 +233,9 @@ def tick_series(ticks: pd.DataFrame, *,
 
     With up to `max_lines` runs (or `by` groups) each gets a line, and rates of a single run
     get a 95% Wilson band from the tick's counts; with more runs, the mean across them is
-    drawn with a band from the lowest to the highest.
+    drawn with a band from the lowest to the highest. A column that is 0 in every tick is
+    drawn as its line with a note saying so, without a band (a Wilson band around zero
+    counts would only show the interval's width).
     """
     columns = [c for c in columns if c in ticks]
     cols = min(2, max(1, len(columns)))
@@ -170,6 +246,8 @@ def tick_series(ticks: pd.DataFrame, *,
     groups = ticks[by].unique().tolist() if by in ticks else [None]
     for c, column in enumerate(columns):
         ax = axes.flat[c]
+        values = pd.to_numeric(ticks[column], errors="coerce")
+        all_zero = bool(values.notna().any() and (values.fillna(0) == 0).all())
         if len(groups) <= max_lines:
             for i, group in enumerate(groups):
                 part = ticks if group is None else ticks[ticks[by] == group]
@@ -177,7 +255,7 @@ def tick_series(ticks: pd.DataFrame, *,
                 ax.plot(part["tick"], part[column], marker="o", ms=3, color=f"C{i}",
                         label=None if group is None else str(group))
                 denominator = TICK_RATE_DENOMINATORS.get(column)
-                if len(groups) == 1 and denominator in part:
+                if len(groups) == 1 and denominator in part and not all_zero:
                     n = part[denominator].to_numpy(dtype=float)
                     k = np.round(part[column].to_numpy(dtype=float) * n)
                     lo, hi = wilson_interval(k, n)
@@ -191,10 +269,42 @@ def tick_series(ticks: pd.DataFrame, *,
             ax.fill_between(stats["tick"], stats["min"], stats["max"], color="C0", alpha=0.2,
                             label="min–max")
             ax.legend(fontsize=7)
-        if column in TICK_RATE_DENOMINATORS:
+        if all_zero:
+            ax.text(0.5, 0.5, "0 in every tick", transform=ax.transAxes, ha="center",
+                    va="center", fontsize=9, color="#555")
+            ax.set_ylim(-0.05, 1.0 if column in TICK_RATE_DENOMINATORS else 0.05)
+        elif column in TICK_RATE_DENOMINATORS:
             ax.set_ylim(bottom=0)
         ax.set_xlabel("tick")
+        ax.set_ylabel(TICK_AXIS_LABELS.get(column, column.replace("_", " ")), fontsize=8)
         ax.set_title(column.replace("_", " "), fontsize=10)
+    return fig
+
+
+def override_probability_plot(decisions: pd.DataFrame, *, condition: str = "disclosure"
+                              ) -> Figure:
+    """Per-decision P(override) by condition (jittered points, a box, the sampled rate).
+
+    Only decisions with choice probabilities (`expected_override`, see
+    `analysis.probabilities`) are drawn.
+    """
+    d = decisions[decisions["expected_override"].notna()]
+    levels = _levels(d, condition)
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    rng = np.random.default_rng(0)
+    for x, level in enumerate(levels):
+        values = d.loc[d[condition] == level, "expected_override"].to_numpy(dtype=float)
+        ax.scatter(x + rng.uniform(-0.25, 0.25, len(values)), values, s=6, alpha=0.3)
+        ax.boxplot([values], positions=[x], widths=0.5, showfliers=False)
+        sampled = d.loc[d[condition] == level, "override"].dropna().astype(float)
+        if len(sampled):
+            ax.plot([x - 0.3, x + 0.3], [sampled.mean()] * 2, color="black", lw=2)
+    ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+    ax.set_xlabel(condition)
+    ax.set_ylabel("P(override) per decision")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Override probability by condition (bar: sampled override rate)")
     return fig
 
 
@@ -231,7 +341,7 @@ def published_comparison_plot(comparison: pd.DataFrame, *, outcome: str = "custo
                         label=f"{'this run' if side == 'run' else 'published'}: {model} "
                               f"T={temp}")
         ax.set_xticks(np.arange(len(conditions)), [str(v) for v in conditions])
-        ax.set_ylim(-0.02, 1.05)
+        ax.set_ylim(-0.05, 1.1)
         ax.set_xlabel("explanation read by")
         ax.set_title(f"{case}: chose {outcome.replace('_', ' ')}", fontsize=10)
         if c == 0:

@@ -1,7 +1,7 @@
 """Metrics from the recorded choice probabilities, beside the sampled ones.
 
 When a backend records each decision's choice probabilities (`choice_probs` and the columns
-derived from them, see `sim.records`), every decision carries its exact probability of
+derived from them, see `sim.engine.records`), every decision carries its exact probability of
 overriding the customer, not only one draw. The mean of `expected_override` estimates the
 same override rate as the share of sampled overrides, with less variance: the draw's own
 noise is gone. Intervals are the same cluster bootstrap as the sampled means (`summarise`).
@@ -124,28 +124,3 @@ def agreement(decisions: pd.DataFrame, *, bins: int = 10) -> tuple[dict[str, flo
     table.insert(0, "bin_lo", edges[table["bin"]])
     table.insert(1, "bin_hi", edges[table["bin"] + 1])
     return summary, table.drop(columns="bin")
-
-
-def override_probability_plot(decisions: pd.DataFrame, *, condition: str = "disclosure"
-                              ) -> object:
-    """Per-decision P(override) by condition (jittered points, a box, the sampled rate)."""
-    from analysis.plots import new_figure
-
-    d = decisions[decisions["expected_override"].notna()]
-    levels = sorted(d[condition].dropna().unique().tolist(), key=str)
-    fig, axes = new_figure()
-    ax = axes[0, 0]
-    rng = np.random.default_rng(0)
-    for x, level in enumerate(levels):
-        values = d.loc[d[condition] == level, "expected_override"].to_numpy(dtype=float)
-        ax.scatter(x + rng.uniform(-0.25, 0.25, len(values)), values, s=6, alpha=0.3)
-        ax.boxplot([values], positions=[x], widths=0.5, showfliers=False)
-        sampled = d.loc[d[condition] == level, "override"].dropna().astype(float)
-        if len(sampled):
-            ax.plot([x - 0.3, x + 0.3], [sampled.mean()] * 2, color="black", lw=2)
-    ax.set_xticks(range(len(levels)), [str(v) for v in levels])
-    ax.set_xlabel(condition)
-    ax.set_ylabel("P(override) per decision")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_title("Override probability by condition (bar: sampled override rate)")
-    return fig

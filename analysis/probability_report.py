@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from analysis.metrics import summarise
-from analysis.probabilities import DEFINITIONS, agreement, override_probability_plot
+from analysis.plots import override_probability_plot
+from analysis.probabilities import DEFINITIONS, agreement
 from analysis.render import Block, Heading, Plot, Table, Text, fmt_mean, fmt_num, fmt_rate
 
 

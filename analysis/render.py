@@ -56,7 +56,38 @@ class Plot:
     caption: str = ""
 
 
-Block = Heading | Text | Bullets | Table | Plot
+@dataclass
+class Contents:
+    """A table of contents: links to every level-2 heading of the report, in order."""
+
+
+@dataclass
+class Collapsed:
+    """Blocks shown folded (HTML `<details>`) under a one-line summary; Markdown shows them
+    in full under the summary in bold."""
+
+    summary: str
+    blocks: list
+
+
+Block = Heading | Text | Bullets | Table | Plot | Contents | Collapsed
+
+
+def anchor(text: str) -> str:
+    """The link target of a heading: GitHub's rule (lower case, spaces to hyphens, other
+    punctuation dropped), so the same link works in report.md on GitHub and in report.html."""
+    kept = "".join(ch for ch in text.lower() if ch.isalnum() or ch in " -_")
+    return kept.strip().replace(" ", "-")
+
+
+def _headings(blocks: list) -> list[Heading]:
+    found = []
+    for block in blocks:
+        if isinstance(block, Heading) and block.level == 2:
+            found.append(block)
+        elif isinstance(block, Collapsed):
+            found += _headings(block.blocks)
+    return found
 
 
 def fmt_rate(rate: float, lo: float, hi: float) -> str:
@@ -95,11 +126,18 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
+def _flat(blocks: list) -> list:
+    out = []
+    for block in blocks:
+        out += _flat(block.blocks) if isinstance(block, Collapsed) else [block]
+    return out
+
+
 def save_figures(blocks: list[Block], out_dir: Path) -> list[Path]:
     """Save every figure under out_dir/figures/ and return their paths."""
     folder = out_dir / "figures"
     paths = []
-    for block in blocks:
+    for block in _flat(blocks):
         if isinstance(block, Plot):
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{block.name}.png"
@@ -112,7 +150,13 @@ def to_markdown(blocks: list[Block]) -> str:
     """Render blocks as GitHub-flavoured Markdown."""
     parts = []
     for block in blocks:
-        if isinstance(block, Heading):
+        if isinstance(block, Contents):
+            parts.append("**Contents:** " + " · ".join(
+                f"[{h.text}](#{anchor(h.text)})" for h in _headings(blocks)))
+        elif isinstance(block, Collapsed):
+            parts.append(f"**{block.summary}**")
+            parts.append(to_markdown(block.blocks).rstrip("\n"))
+        elif isinstance(block, Heading):
             parts.append(f"{'#' * block.level} {block.text}")
         elif isinstance(block, Text):
             parts.append(block.text)
@@ -145,7 +189,12 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
        color: #222; line-height: 1.45; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.85rem; }
-th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top;
+         white-space: nowrap; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+nav.contents { background: #f7f7f7; padding: 0.5rem 1rem; border-radius: 4px; }
+nav.contents a { margin-right: 1rem; }
+details > summary { cursor: pointer; font-weight: 600; margin: 1rem 0 0.5rem; }
 th { background: #f3f3f3; }
 img { max-width: 100%; }
 figcaption, .caption { color: #555; font-size: 0.9rem; }
@@ -155,10 +204,25 @@ code { background: #f3f3f3; padding: 0 0.2rem; }
 
 def to_html(blocks: list[Block], title: str) -> str:
     """Render blocks as one self-contained HTML page (figures linked from figures/)."""
+    body = [_html_body(blocks, blocks)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+def _html_body(blocks: list, everything: list) -> str:
     body = []
     for block in blocks:
-        if isinstance(block, Heading):
-            body.append(f"<h{block.level}>{_inline(block.text)}</h{block.level}>")
+        if isinstance(block, Contents):
+            links = "".join(f'<a href="#{anchor(h.text)}">{_inline(h.text)}</a>'
+                            for h in _headings(everything))
+            body.append(f'<nav class="contents"><strong>Contents:</strong> {links}</nav>')
+        elif isinstance(block, Collapsed):
+            body.append(f"<details><summary>{_inline(block.summary)}</summary>"
+                        + _html_body(block.blocks, everything) + "</details>")
+        elif isinstance(block, Heading):
+            body.append(f'<h{block.level} id="{anchor(block.text)}">{_inline(block.text)}'
+                        f"</h{block.level}>")
         elif isinstance(block, Text):
             body.append(f"<p>{_inline(block.text)}</p>")
         elif isinstance(block, Bullets):
@@ -171,9 +235,7 @@ def to_html(blocks: list[Block], title: str) -> str:
                        if block.caption else "")
             body.append(f'<figure><img src="figures/{html.escape(block.name)}.png" '
                         f'alt="{html.escape(block.caption or block.name)}">{caption}</figure>')
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return "\n".join(body)
 
 
 def _html_table(frame: pd.DataFrame, caption: str) -> str:
@@ -183,7 +245,8 @@ def _html_table(frame: pd.DataFrame, caption: str) -> str:
                          for v in row) + "</tr>"
         for row in frame.itertuples(index=False))
     cap = f'<p class="caption">{_inline(caption)}</p>' if caption else ""
-    return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return (f'{cap}<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
 
 
 def _inline(text: str) -> str:

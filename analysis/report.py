@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from agents.errors import AnalysisError
 from analysis import plots
 from analysis.choice_model import conditional_logit
+from analysis.dynamics import plot_dynamics_overview, read_dynamics
 from analysis.effects import (
     CONTINUOUS_KNOBS,
     condition_order,
@@ -27,7 +29,6 @@ from analysis.effects import (
     observation_gap,
     pairwise_tests,
 )
-from analysis.errors import AnalysisError
 from analysis.intervals import DEFAULT_BOOTSTRAP
 from analysis.load import Runs, load_runs
 from analysis.metrics import DEFINITIONS, summarise
@@ -41,6 +42,8 @@ from analysis.published import (
 from analysis.render import (
     Block,
     Bullets,
+    Collapsed,
+    Contents,
     Heading,
     Plot,
     Table,
@@ -106,11 +109,14 @@ def build_report(runs: Runs, *, title: str = "tinmen report",
         f"`{runs.root}`: {len(runs.runs)} run(s), {len(d)} decisions. Intervals are 95%: "
         f"Wilson for rates, a seeded percentile bootstrap ({n_boot} resamples, seed {seed}) "
         "for means.")]
-    blocks += runs_section(runs)
     if d.empty:
+        blocks += runs_warning(runs)
         blocks.append(Text("**No decisions were recorded**, so there is nothing to analyse."))
+        blocks += runs_section(runs)
         return blocks
     sections: list[tuple[str, Callable[[], list[Block]]]] = [
+        ("Summary", lambda: summary_section(runs, n_boot=n_boot, seed=seed)),
+        ("Contents", lambda: [Contents()]),
         ("Conflict metrics", lambda: metrics_section(runs, n_boot=n_boot, seed=seed)),
         ("Choice probabilities", lambda: probability_section(
             runs.decisions, condition_keys(runs), n_boot=n_boot, seed=seed)),
@@ -121,6 +127,8 @@ def build_report(runs: Runs, *, title: str = "tinmen report",
         ("Choice model", lambda: choice_section(runs)),
         ("Per tick", lambda: ticks_section(runs)),
         ("Published study", lambda: published_section(runs)),
+        ("Runs", lambda: [Collapsed(f"Runs ({len(runs.runs)}): status, ticks and size of each",
+                                    runs_section(runs))]),
     ]
     for name, section in sections:
         try:
@@ -182,13 +190,58 @@ def runs_section(runs: Runs) -> list[Block]:
         counts = table["status"].value_counts().to_dict()
         blocks.append(Text(f"… and {len(table) - MAX_RUN_ROWS} more runs. Status of all: "
                            + ", ".join(f"{k}: {v}" for k, v in counts.items()) + "."))
+    return blocks
+
+
+def runs_warning(runs: Runs) -> list[Block]:
+    """A warning naming the runs that did not complete (nothing when all did)."""
     incomplete = runs.incomplete
-    if len(incomplete):
-        blocks.append(Text(
-            f"**Warning:** {len(incomplete)} run(s) did not complete ("
-            + ", ".join(f"`{r}`: {s}" for r, s in zip(incomplete["run_id"],
-                                                       incomplete["status"], strict=True))
-            + "). The ticks they recorded are included below."))
+    if not len(incomplete):
+        return []
+    return [Text(
+        f"**Warning:** {len(incomplete)} run(s) did not complete ("
+        + ", ".join(f"`{r}`: {s}" for r, s in zip(incomplete["run_id"],
+                                                   incomplete["status"], strict=True))
+        + "). The ticks they recorded are included below.")]
+
+
+def knob_summary(runs: Runs) -> str:
+    """One sentence naming what the runs vary (the knobs) and what they hold fixed."""
+    d = runs.decisions
+    keys = condition_keys(runs)
+    parts = []
+    for key in keys:
+        values = sorted(d[key].dropna().unique().tolist(), key=condition_order)
+        shown = ", ".join(str(v) for v in values[:8]) + (" …" if len(values) > 8 else "")
+        parts.append(f"`{key}` ({shown})")
+    sizes = f"{len(runs.runs)} run(s), {len(d)} decisions"
+    if not parts:
+        return f"{sizes}; no knob varies, so the results are one cell."
+    return f"{sizes}. Varied: " + "; ".join(parts) + "."
+
+
+def summary_section(runs: Runs, *, n_boot: int, seed: int) -> list[Block]:
+    """The headline: what varies, the main metrics by condition with intervals and cell
+    sizes, and the two key figures."""
+    d = runs.decisions
+    keys = condition_keys(runs)
+    table = _sorted(summarise(d, keys, n_boot=n_boot, seed=seed), keys)
+    shown = metric_display(table, keys)
+    headline = [*keys, "n", "override", "sided with company", "invalid", "agency loss"]
+    blocks: list[Block] = [Heading("Summary"), Text(knob_summary(runs)), *runs_warning(runs),
+                           Table(shown[[c for c in headline if c in shown]],
+                                 caption="Headline metrics (95% intervals; n = decisions in "
+                                         "the cell). Definitions under Conflict metrics.")]
+    facet = "company" if "company" in varying(d, ["company"]) else None
+    if "disclosure" in varying(d, ["disclosure"]):
+        blocks.append(Plot("rates_by_condition", plots.rates_by_condition(d, facet=facet),
+                           "Override and sided-with-company rates by disclosure condition, "
+                           "95% Wilson intervals."))
+    by = "disclosure" if "disclosure" in varying(d, ["disclosure"]) else (
+        (varying(d, ["model", "temperature", "company"]) or ["disclosure"])[0])
+    blocks.append(Plot("outcomes", plots.outcome_shares(d, by=by, facet=facet if
+                                                        by != facet else None),
+                       f"What every decision ended in, by {by} (shares of all decisions)."))
     return blocks
 
 
@@ -200,7 +253,7 @@ def metric_display(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
                       zip(table["invalid_rate"], table["invalid_lo"], table["invalid_hi"],
                           strict=True)]
     for rate, label in (("override", "override"), ("sided", "sided with company"),
-                        ("refusal", "refusal")):
+                        ("refusal", "refusal"), ("deferral", "deferred")):
         out[label] = [fmt_rate(r, lo, hi) for r, lo, hi in
                       zip(table[f"{rate}_rate"], table[f"{rate}_lo"], table[f"{rate}_hi"],
                           strict=True)]
@@ -234,17 +287,11 @@ def metrics_section(runs: Runs, *, n_boot: int, seed: int) -> list[Block]:
                             caption="Overall" + (f", by {', '.join(overall)}" if overall
                                                  else "") + "."))
     facet = "company" if "company" in varying(d, ["company"]) else None
-    if "disclosure" in varying(d, ["disclosure"]):
-        blocks.append(Plot("rates_by_condition", plots.rates_by_condition(d, facet=facet),
-                           "Override and sided-with-company rates by disclosure condition, "
-                           "95% Wilson intervals."))
-        blocks.append(Plot("agency_loss", plots.agency_loss_distribution(d, facet=facet),
-                           "Distribution of agency loss by disclosure condition."))
-    else:
-        by = varying(d, ["model", "temperature", "company"])
-        blocks.append(Plot("agency_loss", plots.agency_loss_distribution(
-            d, by=by[0] if by else "disclosure", facet=None),
-            "Distribution of agency loss."))
+    by = "disclosure" if "disclosure" in varying(d, ["disclosure"]) else (
+        (varying(d, ["model", "temperature", "company"]) or ["disclosure"])[0])
+    blocks.append(Plot("agency_loss", plots.agency_loss_plot(
+        d, by=by, facet=facet if by != facet else None, n_boot=min(n_boot, 1000), seed=seed),
+        f"Mean agency loss by {by}, 95% bootstrap intervals."))
     return blocks
 
 
@@ -419,7 +466,6 @@ def ticks_section(runs: Runs) -> list[Block]:
         "ticks", plots.tick_series(ticks), "Per-tick rates and mean agency loss (ticks.csv); "
         "with a single run, 95% Wilson bands; with many, their mean and range.")]
     if len(runs.run_dirs) == 1 and (runs.run_dirs[0] / "market.csv").is_file():
-        from analysis.dynamics import plot_dynamics_overview, read_dynamics
 
         files = read_dynamics(runs.run_dirs[0])
         if not files.market.empty:

@@ -35,8 +35,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.loader import validate_scenario  # noqa: E402
-from sim.runner import run_scenario  # noqa: E402
+from sim.engine.run import run_scenario  # noqa: E402
+from sim.scenario.loader import validate_scenario  # noqa: E402
 
 
 def scenario(n: int, ticks: int, base_url: str, concurrency: int) -> dict:

@@ -30,8 +30,8 @@ import pandas as pd  # noqa: E402
 
 from agents.backends.random_lm import build_random_lm  # noqa: E402
 from analysis.metrics import summarise  # noqa: E402
-from sim.loader import read_yaml, validate_scenario  # noqa: E402
-from sim.runner import run_scenario  # noqa: E402
+from sim.engine.run import run_scenario  # noqa: E402
+from sim.scenario.loader import read_yaml, validate_scenario  # noqa: E402
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "tin_men.yaml"
 

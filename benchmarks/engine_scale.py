@@ -43,8 +43,8 @@ def measure_one(n: int, ticks: int) -> dict[str, float]:
     """Run one size in this process and return its figures (called in a subprocess)."""
     import pandas as pd
 
-    from sim.loader import load_scenario
-    from sim.runner import run_scenario
+    from sim.engine.run import run_scenario
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(SCENARIO, overrides(n, ticks + 1))
     with tempfile.TemporaryDirectory() as tmp:

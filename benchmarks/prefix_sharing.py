@@ -57,8 +57,8 @@ def measure(label: str, scenario_file: str, sets: list[str], ticks: int, vocab: 
 
     from agents.prefix import prefix_share, token_prefix_share
     from analysis.transcripts import iter_transcripts
-    from sim.loader import load_scenario
-    from sim.runner import run_scenario
+    from sim.engine.run import run_scenario
+    from sim.scenario.loader import load_scenario
 
     scenario = load_scenario(REPO / "scenarios" / scenario_file, [*sets, f"run.ticks={ticks}"]
                              if scenario_file != "tin_men.yaml" else sets)

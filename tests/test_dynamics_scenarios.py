@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sim.cli import main
-from sim.config import SmallWorld
-from sim.loader import load_scenario
-from sim.runner import run_scenario
+from cli.main import main
+from sim.engine.run import run_scenario
+from sim.scenario.loader import load_scenario
+from sim.scenario.schema import SmallWorld
 from tests.conftest import SCENARIOS, mini_scenario
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sim.reference import BEGIN, END, scenario_reference
+from sim.scenario.reference import BEGIN, END, scenario_reference
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sim.loader import load_scenario
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
+from sim.scenario.loader import load_scenario
 from tests.conftest import SCENARIOS
 
 FILES = sorted(SCENARIOS.glob("*.yaml"))
@@ -60,8 +60,8 @@ def test_there_are_sweeps():
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
 def test_sweep_file_expands_and_every_cell_validates(path):
-    from sim.loader import validate_scenario
-    from sim.sweep_spec import expand_cells, load_plan, read_spec
+    from sim.scenario.loader import validate_scenario
+    from sim.sweep.spec import expand_cells, load_plan, read_spec
 
     spec, _ = read_spec(path)
     plan = load_plan(path)  # resolves and validates every cell, or raises one line
@@ -72,8 +72,8 @@ def test_sweep_file_expands_and_every_cell_validates(path):
 
 
 def test_tin_men_disclosure_sweep_has_30_per_case_and_condition(tmp_path):
-    from sim.sweep import run_sweep
-    from sim.sweep_spec import load_plan
+    from sim.sweep.session import run_sweep
+    from sim.sweep.spec import load_plan
 
     plan = load_plan(SCENARIOS / "sweeps" / "tin_men_disclosure.yaml")
     assert len(plan.cells) == 4 and plan.spec.replicates == 30
@@ -86,8 +86,8 @@ def test_tin_men_disclosure_sweep_has_30_per_case_and_condition(tmp_path):
 
 
 def test_asymmetry_grid_sweep_runs(tmp_path):
-    from sim.sweep import run_sweep
-    from sim.sweep_spec import load_plan
+    from sim.sweep.session import run_sweep
+    from sim.sweep.spec import load_plan
 
     path = SCENARIOS / "sweeps" / "asymmetry_grid.yaml"
     assert len(load_plan(path).runs) == 36

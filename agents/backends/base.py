@@ -6,20 +6,8 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from agents.errors import BackendCreationError, did_you_mean
 from agents.types import Completion, DecisionRequest
-
-
-class BackendCreationError(Exception):
-    """A backend could not be created; the message is one line meant for the user."""
-
-
-class FatalBackendError(Exception):
-    """The run cannot go on (e.g. replay found no cached answer); one line for the user.
-
-    Every other exception a backend raises fails only that batch's decisions; this one ends
-    the run, and the CLI prints its message and exits with code 2.
-    """
-
 
 ResultSink = Callable[[int, "Completion"], None]
 """Called with (index in the batch, completion) as soon as one answer is ready."""
@@ -31,10 +19,19 @@ class Backend(Protocol):
 
     `generate` returns exactly one `Completion` per request, in the same order. It must not
     raise for a single bad request: failures are returned as `Completion.failed(reason)`.
+    `agents.backends.check_backend` checks these rules on a live backend.
     """
 
     name: str
+    """The registry name (`rational`, `openai`, ...)."""
     model: str | None
+    """The model it answers with, as the scenario names it (None where there is none)."""
+    cacheable: bool
+    """True when answers come from a model and may be kept in the response cache."""
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for the run manifest: JSON values only, never a secret."""
+        ...
 
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
         """Answer every request; same length and order as `requests`."""
@@ -57,6 +54,52 @@ class StreamingBackend(Backend, Protocol):
                            on_result: ResultSink) -> list[Completion]:
         """Like `generate`, calling `on_result(index, completion)` as each answer arrives."""
         ...
+
+
+class BackendWrapper:
+    """Base of the wrappers that add behaviour around another backend, keeping its protocol.
+
+    It forwards `name`, `model`, `cacheable`, `describe` and `close` to `inner`, so a wrapper
+    only writes what it changes; `unwrapped` is the backend at the bottom of the stack.
+    """
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+
+    @property
+    def name(self) -> str:
+        """The wrapped backend's name."""
+        return self.inner.name
+
+    @property
+    def model(self) -> str | None:
+        """The wrapped backend's model."""
+        return self.inner.model
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the wrapped backend's answers may be cached."""
+        return self.inner.cacheable
+
+    @property
+    def unwrapped(self) -> Backend:
+        """The innermost backend, under every wrapper."""
+        inner = self.inner
+        while isinstance(inner, BackendWrapper):
+            inner = inner.inner
+        return inner
+
+    def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
+        """Answer through the wrapped backend."""
+        return self.inner.generate(requests)
+
+    def describe(self) -> dict[str, Any]:
+        """The wrapped backend's settings (a copy, so wrappers can add theirs)."""
+        return dict(self.inner.describe())
+
+    def close(self) -> None:
+        """Close the wrapped backend."""
+        self.inner.close()
 
 
 # name -> (module, class, pip extra or None). Modules are imported only on use.
@@ -106,10 +149,7 @@ def registry_entries() -> dict[str, tuple[str, str, str | None]]:
 def create_backend(name: str, *, model: str | None = None, **options: Any) -> Backend:
     """Create the backend registered under `name`; one-line error if unknown or not installed."""
     if name not in _REGISTRY:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise BackendCreationError(
             f"unknown backend {name!r}; available: {', '.join(available_backends())}{hint}"
         )

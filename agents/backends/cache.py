@@ -29,17 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.backends.base import (
-    Backend,
-    BackendCreationError,
-    FatalBackendError,
-    StreamingBackend,
-)
+from agents.backends.base import Backend, BackendWrapper, StreamingBackend
 from agents.backends.options import BackendOptions
+from agents.errors import BackendCreationError, FatalBackendError
 from agents.types import Completion, DecisionRequest
 
-CACHE_FORMAT = 3
-"""Version of the key recipe and table layout; bumped when either changes."""
+CACHE_FORMAT = 4
+"""Version of the key recipe and table layout; bumped when either changes, or when what is
+sent for a key changes (3: every vLLM sampling field explicit, no added special tokens;
+4: a `choice_probs` column stores each answer's choice probabilities)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -260,7 +258,7 @@ def _chunks(keys: list[str]) -> list[list[str]]:
     return [keys[i:i + _LOOKUP_CHUNK] for i in range(0, len(keys), _LOOKUP_CHUNK)]
 
 
-class CachedBackend:
+class CachedBackend(BackendWrapper):
     """Answers from the cache when it can, asks `inner` for the rest, and stores new answers.
 
     With `fresh=True` it never reads the cache but still stores (replacing older answers),
@@ -270,12 +268,10 @@ class CachedBackend:
 
     def __init__(self, inner: Backend, cache: ResponseCache, recipe: KeyRecipe, *,
                  fresh: bool = False) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
         self.recipe = recipe
         self.fresh = fresh
-        self.name = inner.name
-        self.model = inner.model
         self.hits = 0
         self.misses = 0
 
@@ -314,8 +310,7 @@ class CachedBackend:
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest."""
-        inner = getattr(self.inner, "describe", None)
-        return {**(inner() if inner else {}), "cache": str(self.cache.path),
+        return {**self.inner.describe(), "cache": str(self.cache.path),
                 "fresh": self.fresh}
 
     def close(self) -> None:
@@ -337,6 +332,7 @@ class ReplayBackend:
     """
 
     name = "replay"
+    cacheable = False  # it reads the cache; storing its answers again would change nothing
 
     def __init__(self, model: str | None = None, *, cache: ResponseCache | str | Path,
                  options: BackendOptions | None = None) -> None:

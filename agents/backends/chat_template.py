@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.backends.base import BackendCreationError, require
+from agents.backends.base import require
+from agents.errors import BackendCreationError
 from agents.types import Message
 
 

@@ -26,10 +26,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from agents.backends.base import BackendCreationError, ResultSink, require
+from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
 from agents.backends.options import BackendOptions
-from agents.backends.retry import one_line
+from agents.errors import REASON_LIMIT, BackendCreationError, one_line
 from agents.structured import AnswerConstraint, answer_constraint
 from agents.types import Completion, DecisionRequest
 
@@ -180,7 +180,8 @@ class HFBackend:
             self.lm.to(self.device)
         except Exception as exc:  # noqa: BLE001 - one line for the user
             raise BackendCreationError(
-                f"cannot load the model {model!r} for backend 'hf' ({one_line(str(exc))}); "
+                f"cannot load the model {model!r} for backend 'hf' "
+                f"({one_line(str(exc), REASON_LIMIT)}); "
                 "give a local folder or a downloaded hub name"
             ) from exc
         self.lm.eval()
@@ -219,6 +220,8 @@ class HFBackend:
     def generate_streaming(self, requests: Sequence[DecisionRequest],
                            on_result: ResultSink | None) -> list[Completion]:
         """`generate`, calling `on_result(index, completion)` after each micro-batch."""
+        if not requests:
+            return []  # the tokenizer cannot encode an empty list
         prompts = [render_prompt(self.tokenizer, r.messages) for r in requests]
         encoded = self.tokenizer(prompts, add_special_tokens=False)["input_ids"]
         order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
@@ -231,7 +234,8 @@ class HFBackend:
                 answers = self._generate_rows([requests[i] for i in rows],
                                               [encoded[i] for i in rows])
             except Exception as exc:  # noqa: BLE001 - e.g. out of memory: fail this batch only
-                reason = f"generation error: {type(exc).__name__}: {one_line(str(exc))}"
+                detail = one_line(str(exc), REASON_LIMIT)
+                reason = f"generation error: {type(exc).__name__}: {detail}"
                 latency = (time.perf_counter() - started) * 1000
                 answers = [Completion.failed(reason, latency_ms=latency) for _ in rows]
             for i, completion in zip(rows, answers, strict=True):

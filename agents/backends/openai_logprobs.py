@@ -95,7 +95,7 @@ def distribution_fields(distribution: Distribution | None) -> dict[str, Any]:
 def check_choice_probs(options: BackendOptions) -> None:
     """Refuse the settings the `openai` backend cannot serve, in one line."""
     if options.choice_probs == "exact":
-        from agents.backends.base import BackendCreationError
+        from agents.errors import BackendCreationError
 
         raise BackendCreationError(
             "backend 'openai' reads choice probabilities from top-k log-probs only: set "

@@ -9,15 +9,24 @@ Each request has its own timeout and retries (see `agents.backends.retry`), so o
 rate-limited request never holds back the others. A request whose retries run out comes back
 as `Completion.failed(reason)`; nothing here raises for a single request.
 
-The official `openai` async client runs on an event loop owned by the backend, in a
-background thread; `generate` stays a plain blocking call, which also works inside Jupyter,
-where an event loop is already running.
+Requests go out through a lean client (`agents.backends.http_client`: aiohttp with
+keep-alive pools, orjson bodies) on an event loop owned by the backend, in a background
+thread (uvloop's when it is installed); `generate` stays a plain blocking call, which also
+works inside Jupyter, where an event loop is already running. Answers are read as plain JSON:
+per request this costs a fraction of what the official `openai` client's typed models do.
+
+With `api: completions`, decisions that share sampling settings, seed and answer constraint
+travel as one list of prompts (see `SamplingGroups`). vLLM gives every prompt of a list its
+own sampling state seeded with the request's `seed`, so each answer is a function of its own
+(prompt, seed), whichever other prompts share its request.
+
+Every request body is built by `request_body`, one place for every field sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import dataclasses
 import os
 import re
 import threading
@@ -26,13 +35,14 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from agents.backends.base import BackendCreationError, ResultSink
+from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import (
     count_tokens,
     load_tokenizer,
     prompt_format,
     render_prompt,
 )
+from agents.backends.http_client import JsonClient
 from agents.backends.openai_logprobs import (
     Distribution,
     check_choice_probs,
@@ -42,6 +52,7 @@ from agents.backends.openai_logprobs import (
 )
 from agents.backends.options import BackendOptions
 from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
+from agents.errors import BackendCreationError
 from agents.structured import (
     AnswerConstraint,
     answer_constraint,
@@ -52,11 +63,17 @@ from agents.types import Completion, DecisionRequest
 
 T = TypeVar("T")
 
-CONNECTIONS_PER_CLIENT = 64
-"""Most requests in flight through one `AsyncOpenAI` client (see `OpenAIBackend`)."""
+NEUTRAL_SAMPLING: dict[str, float | int] = {
+    "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+}
+"""Sampling fields tinmen sends explicitly to vLLM (server and in process) besides
+temperature, top-p and max tokens: vLLM's neutral values, so that a `vllm serve` never fills
+them from the model's `generation_config.json` and both vLLM paths sample alike."""
 
-NO_KEY = "EMPTY"
-"""What the client sends when no key is configured (a local `vllm serve` accepts anything)."""
+SAMPLING_DEFAULTS = "explicit: temperature, top_p, max tokens from the scenario; " + ", ".join(
+    f"{k}={v}" for k, v in NEUTRAL_SAMPLING.items())
+"""How sampling fields are chosen, as recorded in the run manifest."""
 
 
 def read_api_key(env_name: str | None) -> str | None:
@@ -76,7 +93,12 @@ class EventLoopThread:
     """An asyncio loop running forever in a daemon thread; `run` blocks on one coroutine."""
 
     def __init__(self, name: str = "tinmen-openai") -> None:
-        self.loop = asyncio.new_event_loop()
+        try:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
@@ -158,11 +180,7 @@ class OpenAIBackend:
                 "backend 'openai' needs a model: the name the server serves, via --model NAME "
                 "or agents[].model (e.g. Qwen/Qwen2.5-7B-Instruct)"
             )
-        import openai
-        from openai.types import Completion as TextCompletion
-        from openai.types.chat import ChatCompletion
-
-        self._response_types = (ChatCompletion, TextCompletion)
+        require("aiohttp", "openai")
         self.model = model
         self.options = options or BackendOptions()
         check_choice_probs(self.options)
@@ -178,15 +196,16 @@ class OpenAIBackend:
                                             self.options.revision)
             self.prompt_format = prompt_format(self.tokenizer)
         self._runner = EventLoopThread()
-        # Several clients per URL, each with at most CONNECTIONS_PER_CLIENT requests in
-        # flight: every connection stays in its client's keep-alive pool, and the pool's
-        # per-request bookkeeping (linear in its size) stays small.
-        shards = math.ceil(self.options.max_concurrency / CONNECTIONS_PER_CLIENT)
-        self._clients = [
-            [openai.AsyncOpenAI(base_url=url, api_key=key or NO_KEY, max_retries=0,
-                                timeout=self.options.timeout_s) for _ in range(shards)]
-            for url in self.urls
-        ]
+        self._key = key
+        self._clients: list[JsonClient] = []
+
+    async def _open_clients(self) -> list[JsonClient]:
+        """One keep-alive pool per URL, created on the backend's loop at first use."""
+        if not self._clients:
+            hosted = self.options.server == "openai"  # may sit behind an HTTP proxy
+            self._clients = [JsonClient(url, self._key, connections=self.options.max_concurrency,
+                                        trust_env=hosted) for url in self.urls]
+        return self._clients
 
     # ------------------------------------------------------------------ protocol
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
@@ -212,6 +231,10 @@ class OpenAIBackend:
             "max_concurrency": self.options.max_concurrency,
             "timeout_s": self.options.timeout_s,
             "max_retries": self.options.max_retries,
+            "sampling_defaults": (SAMPLING_DEFAULTS if self.options.server == "vllm"
+                                  else "explicit: temperature, top_p, max tokens; the rest "
+                                  "the server's"),
+            "add_special_tokens": False if self.options.api == "completions" else None,
             "requests_per_replica": list(self.router.served),
         }
 
@@ -221,9 +244,8 @@ class OpenAIBackend:
             return
 
         async def close_all() -> None:
-            for shards in self._clients:
-                for client in shards:
-                    await client.close()
+            for client in self._clients:
+                await client.close()
 
         try:
             self._runner.run(close_all())
@@ -233,6 +255,7 @@ class OpenAIBackend:
     # ------------------------------------------------------------------ one tick
     async def _run_batch(self, requests: list[DecisionRequest],
                          on_result: ResultSink | None) -> list[Completion]:
+        await self._open_clients()
         results: list[Completion | None] = [None] * len(requests)
         jobs = iter(self._jobs(requests))
 
@@ -277,10 +300,9 @@ class OpenAIBackend:
         while True:
             attempt += 1
             replica = self.router.acquire()
-            shards = self._clients[replica]
             try:
                 async with asyncio.timeout(self.options.timeout_s):
-                    answers = await self._send(shards[worker % len(shards)], job)
+                    answers = await self._send(self._clients[replica], job)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, never propagated
@@ -310,16 +332,31 @@ class OpenAIBackend:
                                   retries=attempts - 1) for _ in job]
 
     # ------------------------------------------------------------------ one HTTP request
-    def _body(self, request: DecisionRequest) -> dict[str, Any]:
-        """Sampling, seed and structured output of a request body, shared by both APIs."""
-        s = request.sampling
-        body: dict[str, Any] = {"model": self.model, "temperature": s.temperature,
-                                "top_p": s.top_p, "seed": request.seed, "n": 1}
-        if self.options.server == "openai" and self.options.api == "chat":
-            body["max_completion_tokens"] = s.max_tokens
+    def request_body(self, job: Sequence[DecisionRequest]) -> dict[str, Any]:
+        """The whole JSON body of one request for `job` (one decision for chat, a list of
+        prompts sharing sampling settings, seed and constraint for completions).
+
+        Every field sent is set here: the prompt, sampling (explicit on vLLM, see
+        `NEUTRAL_SAMPLING`), seed, token limit, structured output and tokenization.
+        """
+        first = job[0]
+        s = first.sampling
+        body: dict[str, Any] = {"model": self.model}
+        if self.options.api == "chat":
+            body["messages"] = [dict(m) for m in first.messages]
+            body["max_completion_tokens"] = s.max_tokens  # vLLM accepts it since 0.11
         else:
+            body["prompt"] = [render_prompt(self.tokenizer, r.messages) for r in job]
             body["max_tokens"] = s.max_tokens
-        constraint = self._constraint(request)
+            if len(job) > 1 and self.options.server == "vllm":
+                body["return_token_ids"] = True  # per-prompt token counts (vLLM 0.10.2+)
+        body.update(temperature=s.temperature, top_p=s.top_p, seed=first.seed, n=1)
+        if self.options.server == "vllm":
+            body.update(NEUTRAL_SAMPLING)
+            if self.options.api == "completions":
+                # the chat template already wrote any BOS; vLLM's chat paths do the same
+                body["add_special_tokens"] = False
+        constraint = self._constraint(first)
         if constraint is not None:
             if self.options.server == "openai":
                 body["response_format"] = openai_response_format(constraint)
@@ -328,55 +365,78 @@ class OpenAIBackend:
         body.update(logprobs_fields(self.options))
         return body
 
-    async def _send(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
+    async def _send(self, client: JsonClient, job: list[DecisionRequest]) -> list[_Answer]:
+        body = self.request_body(job)
         if self.options.api == "chat":
-            return [await self._send_chat(client, job[0])]
-        return await self._send_completions(client, job)
+            response = await client.post("/chat/completions", body)
+            answers = [read_chat_answer(response)]
+        else:
+            response = await client.post("/completions", body)
+            answers = read_completion_answers(response, body["prompt"], self.tokenizer)
+        if self.options.choice_probs == "off":
+            return answers
+        return self._with_distributions(response, answers, job)
 
-    async def _send_chat(self, client: Any, request: DecisionRequest) -> _Answer:
-        # `post` is the client's documented call for a raw body: it skips the per-call
-        # walk over typed parameters, which costs more CPU than the request itself here.
-        body = {"messages": [dict(m) for m in request.messages], **self._body(request)}
-        response = await client.post("/chat/completions", body=body,
-                                     cast_to=self._response_types[0])
-        choices = getattr(response, "choices", None)
-        if not choices:
-            raise UnreadableResponse("no choices in the response")
-        message = getattr(choices[0], "message", None)
-        text = getattr(message, "content", None)
-        if text is None:
-            text = getattr(message, "refusal", None)  # OpenAI's own refusal field
-        if text is None:
-            raise UnreadableResponse("the response holds no answer text")
-        usage = getattr(response, "usage", None)
-        return _Answer(text, getattr(usage, "prompt_tokens", None),
-                       getattr(usage, "completion_tokens", None),
-                       getattr(choices[0], "finish_reason", None),
-                       read_distribution(choices[0], text, request, self.options))
+    def _with_distributions(self, response: dict[str, Any], answers: list[_Answer],
+                            job: list[DecisionRequest]) -> list[_Answer]:
+        """The answers with the choice probabilities their own choice's log-probs give (each
+        choice of a prompt list carries its own; choices are matched by `index`)."""
+        choices = response["choices"]
+        if self.options.api == "completions":
+            by_index = {c.get("index"): c for c in choices}
+            choices = [by_index[i] for i in range(len(job))]
+        return [dataclasses.replace(answer, distribution=read_distribution(
+                    choice, answer.text, request, self.options))
+                for answer, choice, request in zip(answers, choices, job, strict=True)]
 
-    async def _send_completions(self, client: Any, job: list[DecisionRequest]) -> list[_Answer]:
-        prompts = [render_prompt(self.tokenizer, r.messages) for r in job]
-        response = await client.post("/completions", body={"prompt": prompts,
-                                                           **self._body(job[0])},
-                                     cast_to=self._response_types[1])
-        choices = getattr(response, "choices", None) or []
-        by_index = {getattr(c, "index", None): c for c in choices}
-        if len(choices) != len(prompts) or set(by_index) != set(range(len(prompts))):
-            raise UnreadableResponse(f"{len(choices)} choices for {len(prompts)} prompts")
-        usage = getattr(response, "usage", None)
-        answers = []
-        for i, prompt in enumerate(prompts):
-            choice = by_index[i]
-            text = getattr(choice, "text", None)
-            if text is None:
-                raise UnreadableResponse(f"choice {i} holds no text")
-            if len(prompts) == 1:  # the server's own count
-                tokens = (getattr(usage, "prompt_tokens", None),
-                          getattr(usage, "completion_tokens", None))
-            else:  # usage covers the whole list: count each prompt locally
-                tokens = (count_tokens(self.tokenizer, prompt),
-                          count_tokens(self.tokenizer, text))
-            answers.append(_Answer(text, tokens[0], tokens[1],
-                                   getattr(choice, "finish_reason", None),
-                                   read_distribution(choice, text, job[i], self.options)))
-        return answers
+
+def read_chat_answer(response: dict[str, Any]) -> _Answer:
+    """The answer of a chat completion response; `UnreadableResponse` when there is none."""
+    choices = response.get("choices")
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise UnreadableResponse("no choices in the response")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        raise UnreadableResponse("the response holds no message")
+    text = message.get("content")
+    if text is None:
+        text = message.get("refusal")  # OpenAI's own refusal field
+    if not isinstance(text, str):
+        raise UnreadableResponse("the response holds no answer text")
+    usage = response.get("usage") or {}
+    return _Answer(text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                   choices[0].get("finish_reason"))
+
+
+def read_completion_answers(response: dict[str, Any], prompts: Sequence[str],
+                            tokenizer: Any) -> list[_Answer]:
+    """One answer per prompt of a completions response, in the prompts' order.
+
+    Choices are matched to prompts by their `index`, not their position. With one prompt the
+    server's usage gives the token counts; a list's usage covers all of it, so each choice's
+    own `prompt_token_ids` and `token_ids` (vLLM's `return_token_ids`) are counted, or, from a
+    server without them, the prompt and answer are tokenized here without special tokens (as
+    the server counts a prompt sent with `add_special_tokens: false`).
+    """
+    choices = response.get("choices")
+    if not isinstance(choices, list):
+        raise UnreadableResponse(f"no choices for {len(prompts)} prompts")
+    by_index = {c.get("index"): c for c in choices if isinstance(c, dict)}
+    if len(choices) != len(prompts) or set(by_index) != set(range(len(prompts))):
+        raise UnreadableResponse(f"{len(choices)} choices for {len(prompts)} prompts")
+    usage = response.get("usage") or {}
+    answers = []
+    for i, prompt in enumerate(prompts):
+        choice = by_index[i]
+        text = choice.get("text")
+        if not isinstance(text, str):
+            raise UnreadableResponse(f"choice {i} holds no text")
+        if len(prompts) == 1:  # the server's own count
+            tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        elif isinstance(choice.get("prompt_token_ids"), list) and isinstance(
+                choice.get("token_ids"), list):
+            tokens = (len(choice["prompt_token_ids"]), len(choice["token_ids"]))
+        else:
+            tokens = (count_tokens(tokenizer, prompt), count_tokens(tokenizer, text))
+        answers.append(_Answer(text, tokens[0], tokens[1], choice.get("finish_reason")))
+    return answers

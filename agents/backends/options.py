@@ -1,7 +1,7 @@
 """Settings of the inference backends, as a scenario states them (`agents[].backend_options`).
 
 One frozen pydantic model serves every LLM backend (openai, vllm, hf, replay); each backend
-reads the fields that concern it and ignores the others. The scenario schema (`sim.config`)
+reads the fields that concern it and ignores the others. The scenario schema (`sim.scenario.schema`)
 embeds this model, so `tinmen schema` and the README reference are generated from the
 descriptions below, and the loader's one-line errors cover it like any other key.
 
@@ -112,8 +112,7 @@ class BackendOptions(BaseModel):
     choice_probs: Literal["off", "top_logprobs", "exact"] = Field(
         default="off",
         description="Record each decision's probability of every listed option (and of "
-        "`none`): `exact` scores every option's continuation (`hf`, `vllm`, and `openai` "
-        "with `server: vllm`, which sends one more request per decision); `top_logprobs` "
+        "`none`): `exact` scores every option's continuation (`hf`, `vllm`); `top_logprobs` "
         "reads the server's top-k log-probs at the choice position (`openai`: options "
         "outside the top-k are unknown and `choice_prob_mass` < 1 says so); `off`. The "
         "`rational` backend always records its own. See README, Choice probabilities.",

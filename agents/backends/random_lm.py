@@ -60,3 +60,55 @@ def build_random_lm(folder: str | Path, *, vocab_size: int = 400, hidden_size: i
     torch.manual_seed(seed)
     transformers.LlamaForCausalLM(config).save_pretrained(folder)
     return folder
+
+
+def sample_answers(folder: str | Path, messages: list[dict[str, str]], count: int, *,
+                   max_new_tokens: int = 120, seed: int = 0, batch: int = 48) -> list[str]:
+    """`count` answers sampled (temperature 1, no top-k) from the model saved in `folder`.
+
+    The answers of a random-weight model are gibberish made of the tokenizer's shopping
+    words, which is what the parser's false-reading checks need.
+    """
+    torch = require("torch", "hf")
+    transformers = require("transformers", "hf")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder)
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt = tokenizer(text, return_tensors="pt").input_ids
+    torch.manual_seed(seed)
+    answers: list[str] = []
+    while len(answers) < count:
+        ids = prompt.repeat(min(batch, count - len(answers)), 1)
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                             temperature=1.0, top_k=0, max_new_tokens=max_new_tokens,
+                             pad_token_id=tokenizer.pad_token_id)
+        answers += tokenizer.batch_decode(out[:, prompt.shape[1]:], skip_special_tokens=True)
+    return answers
+SIZES = {"tiny": {}, "0.5b": {"hidden_size": 1024, "layers": 28, "heads": 16,
+                              "intermediate_size": 4096}}
+"""Named model sizes for the command line: tiny (~40k parameters) and 0.5b."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m agents.backends.random_lm FOLDER [--size tiny|0.5b] [--seed N]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.backends.random_lm",
+        description="Build a random-weight chat model and tokenizer in FOLDER (nothing is "
+                    "downloaded), for trying the hf or vllm backend offline: its answers "
+                    "are gibberish unless structured output constrains them.")
+    parser.add_argument("folder", help="where to write the model (created if missing)")
+    parser.add_argument("--size", choices=sorted(SIZES), default="tiny",
+                        help="tiny: about 40k parameters, seconds on a CPU (default); "
+                             "0.5b: about 0.5B parameters, for GPU benchmarks")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    args = parser.parse_args(argv)
+    folder = build_random_lm(args.folder, seed=args.seed, **SIZES[args.size])
+    print(f"random-weight model written to {folder}; try it with: tinmen run "
+          f"scenarios/tin_men.yaml --backend hf --model {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import re
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+from agents.errors import REASON_LIMIT, one_line
 
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 120.0
@@ -25,7 +26,17 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 class UnreadableResponse(Exception):
-    """A response arrived but holds no usable answer (bad JSON, no choices, no text)."""
+    """A response arrived but holds no usable answer (bad JSON or UTF-8, no choices, no text)."""
+
+
+class HTTPStatusError(Exception):
+    """A server answered with status 400 or more; `message` is its own explanation."""
+
+    def __init__(self, status: int, message: str, headers: Any = None) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.message = message
+        self.headers = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +46,6 @@ class Verdict:
     retryable: bool
     reason: str
     retry_after: float | None = None
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """The first line of `text`, at most `limit` characters."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def retry_after_seconds(headers: Any) -> float | None:
@@ -65,30 +70,40 @@ def retry_after_seconds(headers: Any) -> float | None:
         return None
 
 
+def _status_verdict(status: int, detail: str, headers: Any) -> Verdict:
+    reason = f"HTTP {status}: {one_line(detail, REASON_LIMIT) or 'no message'}"
+    if status in RETRYABLE_STATUS or status >= 500:
+        return Verdict(True, reason, retry_after_seconds(headers))
+    return Verdict(False, reason)
+
+
+def _connection_error_types() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [ConnectionError]
+    try:
+        import aiohttp
+
+        kinds += [aiohttp.ClientConnectionError, aiohttp.ClientPayloadError]
+    except ImportError:  # pragma: no cover - aiohttp is a core dependency
+        pass
+    return tuple(kinds)
+
+
 def classify(exc: BaseException, timeout_s: float) -> Verdict:
     """Decide whether a failed attempt is retried, and describe it in one line."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError | TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
         return Verdict(True, f"timeout after {timeout_s:g}s")
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        body = getattr(exc, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None
-        if not isinstance(detail, str) or not detail.strip():
-            detail = re.sub(r"^Error code: \d+ - ", "", str(getattr(exc, "message", "") or exc))
-        reason = f"HTTP {status}: {one_line(detail) or 'no message'}"
-        if status in RETRYABLE_STATUS or status >= 500:
-            return Verdict(True, reason, retry_after_seconds(exc.response.headers))
-        return Verdict(False, reason)
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        detail = f" ({type(cause).__name__})" if cause is not None else ""
-        return Verdict(True, f"connection failed{detail}")
-    if isinstance(exc, UnreadableResponse | openai.APIResponseValidationError
-                  | json.JSONDecodeError):
-        return Verdict(True, f"unreadable response: {one_line(str(exc)) or type(exc).__name__}")
-    return Verdict(False, f"unexpected error: {type(exc).__name__}: {one_line(str(exc))}")
+    if isinstance(exc, HTTPStatusError):
+        return _status_verdict(exc.status, exc.message, exc.headers)
+    if isinstance(exc, UnicodeDecodeError):  # a body that is not UTF-8: unreadable, retried
+        return Verdict(True, f"unreadable response: body is not valid UTF-8 ({exc.reason} at "
+                             f"byte {exc.start})")
+    if isinstance(exc, UnreadableResponse | json.JSONDecodeError):
+        detail = one_line(str(exc), REASON_LIMIT) or type(exc).__name__
+        return Verdict(True, f"unreadable response: {detail}")
+    if isinstance(exc, _connection_error_types()):
+        return Verdict(True, f"connection failed ({type(exc).__name__})")
+    detail = one_line(str(exc), REASON_LIMIT)
+    return Verdict(False, f"unexpected error: {type(exc).__name__}: {detail}")
 
 
 @dataclass

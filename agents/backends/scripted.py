@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from agents.backends.base import BackendCreationError
+from agents.errors import BackendCreationError, did_you_mean
 from agents.prompts import SELLER_NOTE
 from agents.types import Completion, DecisionRequest
 
@@ -61,10 +62,7 @@ def script_named(model: str | None) -> Script:
         return first_option
     name = model[len(SCRIPT_PREFIX):]
     if name not in SCRIPTS:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, list(SCRIPTS), n=1)
-        hint = f"; did you mean '{SCRIPT_PREFIX}{close[0]}'?" if close else ""
+        hint = did_you_mean(name, SCRIPTS, prefix=SCRIPT_PREFIX)
         raise BackendCreationError(
             f"unknown script {model!r} for the scripted backend; available: "
             + ", ".join(SCRIPT_PREFIX + n for n in SCRIPTS) + hint
@@ -83,6 +81,7 @@ class ScriptedBackend:
     """
 
     name = "scripted"
+    cacheable = False  # answers are written by the script, not sampled
 
     def __init__(
         self,
@@ -117,6 +116,10 @@ class ScriptedBackend:
         text = self._answers[self._next % len(self._answers)]
         self._next += 1
         return text
+
+    def describe(self) -> dict[str, Any]:
+        """No settings beyond the script, which `model` names."""
+        return {}
 
     def close(self) -> None:
         """Nothing to release."""

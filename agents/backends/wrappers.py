@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.backends.base import Backend
+from agents.backends.base import Backend, BackendWrapper
 from agents.parsing import parse_choice
 from agents.types import Completion, DecisionRequest
 
@@ -31,11 +31,30 @@ def reask_seed(seed: int, attempt: int) -> int:
 
 
 def needs_reask(request: DecisionRequest, completion: Completion) -> bool:
-    """True when an answer arrived but names no listed product and is not a refusal."""
+    """True when an answer arrived but was not read as a choice, a refusal or a deferral.
+
+    A deferral (the agent handed the choice back to the customer) is the agent's answer, so
+    asking again would change what is measured.
+    """
     if completion.text is None or completion.failure is not None:
         return False
-    parsed = parse_choice(completion.text, request.context.options)
-    return parsed.choice is None and not parsed.refused
+    parsed = parsed_answer(request, completion)
+    return parsed.choice is None and not parsed.refused and not parsed.deferred
+
+
+def parsed_answer(request: DecisionRequest, completion: Completion) -> Any:
+    """`parse_choice` of an answered completion, reusing the parse a wrapper already made."""
+    if completion.parsed is not None:
+        return completion.parsed
+    return parse_choice(completion.text or "", request.context.options)
+
+
+def with_parse(request: DecisionRequest, completion: Completion) -> Completion:
+    """The completion carrying the parse of its text (unchanged when it has no text)."""
+    if completion.text is None or completion.failure is not None or completion.parsed is not None:
+        return completion
+    return dataclasses.replace(
+        completion, parsed=parse_choice(completion.text, request.context.options))
 
 
 def _add(a: int | None, b: int | None) -> int | None:
@@ -47,7 +66,8 @@ def _add(a: int | None, b: int | None) -> int | None:
 def merge_reask(previous: Completion, again: Completion) -> Completion:
     """The record of a decision after one more ask: the new answer, every cost added up.
 
-    If the re-ask itself failed (transport), the earlier answer stands.
+    If the re-ask itself failed (transport), the earlier answer stands. Choice probabilities
+    follow the answer that stands.
     """
     answered = again.text is not None and again.failure is None
     return Completion(
@@ -62,22 +82,25 @@ def merge_reask(previous: Completion, again: Completion) -> Completion:
         reasks=previous.reasks + 1,
         finish_reason=again.finish_reason if answered else previous.finish_reason,
         earlier_answers=previous.earlier_answers + ((previous.text,) if answered else ()),
+        parsed=None if answered else previous.parsed,
+        choice_probs=(again if answered else previous).choice_probs,
+        choice_prob_mass=(again if answered else previous).choice_prob_mass,
+        choice_probs_kind=(again if answered else previous).choice_probs_kind,
     )
 
 
-class ReaskingBackend:
+class ReaskingBackend(BackendWrapper):
     """Asks again, up to `max_reasks` times, for answers that name no listed product.
 
     The same prompt is sent with a seed derived from the request's own (`reask_seed`), all
     re-asks of a batch in one `generate` call. Requests at temperature 0 are not re-asked: a
-    greedy model would give the same answer again.
+    greedy model would give the same answer again. Answers it parsed carry their parse
+    (`Completion.parsed`), so the engine does not parse them a second time.
     """
 
     def __init__(self, inner: Backend, max_reasks: int = 1) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.max_reasks = max_reasks
-        self.name = inner.name
-        self.model = inner.model
 
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
         """Answer every request, re-asking the unreadable ones."""
@@ -85,8 +108,12 @@ class ReaskingBackend:
         if len(answers) != len(requests):
             return answers
         for attempt in range(1, self.max_reasks + 1):
-            pending = [i for i, (r, c) in enumerate(zip(requests, answers, strict=True))
-                       if r.sampling.temperature > 0 and needs_reask(r, c)]
+            pending = []
+            for i, request in enumerate(requests):
+                if request.sampling.temperature > 0:
+                    answers[i] = with_parse(request, answers[i])
+                    if needs_reask(request, answers[i]):
+                        pending.append(i)
             if not pending:
                 break
             again = [dataclasses.replace(requests[i], seed=reask_seed(requests[i].seed, attempt))
@@ -100,12 +127,7 @@ class ReaskingBackend:
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest."""
-        inner = getattr(self.inner, "describe", None)
-        return {**(inner() if inner else {}), "retry_invalid": self.max_reasks}
-
-    def close(self) -> None:
-        """Close the inner backend."""
-        self.inner.close()
+        return {**self.inner.describe(), "retry_invalid": self.max_reasks}
 
 
 @dataclasses.dataclass
@@ -128,14 +150,12 @@ class Usage:
         return {**dataclasses.asdict(self), "seconds": round(self.seconds, 3)}
 
 
-class MeteredBackend:
+class MeteredBackend(BackendWrapper):
     """Counts what a backend did: calls, requests, tokens, retries, failures and time."""
 
     def __init__(self, inner: Backend, options: BaseModel | None = None) -> None:
         """`options` (the effective backend options, if any) are reported by `describe`."""
-        self.inner = inner
-        self.name = inner.name
-        self.model = inner.model
+        super().__init__(inner)
         self.options = options
         self.usage = Usage()
 
@@ -160,12 +180,7 @@ class MeteredBackend:
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest, with the effective options when known."""
-        inner = getattr(self.inner, "describe", None)
-        settings = inner() if inner else {}
+        settings = self.inner.describe()
         if self.options is not None:
             settings["options"] = self.options.model_dump(mode="json")
         return settings
-
-    def close(self) -> None:
-        """Close the inner backend."""
-        self.inner.close()

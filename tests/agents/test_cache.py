@@ -9,7 +9,6 @@ import sys
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError, FatalBackendError
 from agents.backends.cache import (
     CachedBackend,
     KeyRecipe,
@@ -18,10 +17,11 @@ from agents.backends.cache import (
     count_answers,
 )
 from agents.backends.scripted import ScriptedBackend
+from agents.errors import BackendCreationError, FatalBackendError
 from agents.fake_server import FakeOpenAIServer
 from agents.types import Completion, SamplingParams
-from sim.cli import main
-from sim.runner import run_scenario
+from cli.main import main
+from sim.engine.run import run_scenario
 from tests.agents.test_openai_backend import decisions, llm_scenario, ticks
 from tests.conftest import REPO, make_request, mini_scenario
 

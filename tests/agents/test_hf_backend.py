@@ -9,12 +9,13 @@ import types
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError, create_backend
+from agents.backends.base import create_backend
 from agents.backends.hf_local import HFBackend, SeededSampler, pick_device, pick_dtype
 from agents.backends.options import BackendOptions
+from agents.errors import BackendCreationError
 from agents.parsing import parse_choice
-from sim.loader import validate_scenario
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
+from sim.scenario.loader import validate_scenario
 from tests.conftest import make_request, mini_scenario
 
 pytestmark = pytest.mark.skipif(

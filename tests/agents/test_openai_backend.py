@@ -12,13 +12,13 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError
 from agents.backends.openai_server import LeastOutstandingRouter, OpenAIBackend
 from agents.backends.options import BackendOptions
+from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer, prompt_text
-from sim.cli import main
-from sim.loader import validate_scenario
-from sim.runner import run_scenario
+from cli.main import main
+from sim.engine.run import run_scenario
+from sim.scenario.loader import validate_scenario
 from tests.conftest import make_request, mini_scenario
 
 
@@ -58,7 +58,7 @@ def test_a_ticks_requests_are_in_flight_together(server, tmp_path):
     # each request carried its own decision's seed and sampling settings
     assert sorted(a.body["seed"] for a in calls) == sorted(d.seed.tolist())
     assert {a.body["temperature"] for a in calls} == {0.7}
-    assert {a.body["max_tokens"] for a in calls} == {256}
+    assert {a.body["max_completion_tokens"] for a in calls} == {256}
     t = ticks(tmp_path / "run")
     assert t.requests.tolist() == [12, 12] and (t.requests_per_s > 0).all()
     assert (t.prompt_tokens_per_s > 0).all() and (t.completion_tokens_per_s > 0).all()
@@ -272,3 +272,155 @@ def test_failure_reasons_never_carry_a_key_even_masked():
     assert clean.startswith("Incorrect API key provided: ***")
     for plain in ("connection failed (ConnectError)", "missing key-value pair"):
         assert scrub_secrets(plain, None) == plain
+
+
+# ---------------------------------------------------------------------- grouped prompt lists
+def completions_backend(url, tiny_lm, **options):
+    options = {"base_urls": (url,), "api": "completions", "tokenizer": str(tiny_lm),
+               "backoff_s": 0.01, **options}
+    return OpenAIBackend("m", options=BackendOptions(**options))
+
+
+def shared_seed_requests(n=12, seed=5):
+    return [make_request(seed=seed, user=f"I need car number {i}.", request_id=f"r{i}")
+            for i in range(n)]
+
+
+def answer_table(answers):
+    return [(a.text, a.prompt_tokens, a.completion_tokens, a.failure) for a in answers]
+
+
+def test_grouped_requests_answer_each_decision_as_ungrouped_ones(tmp_path, tiny_lm):
+    from agents.backends.cache import KeyRecipe
+
+    requests = shared_seed_requests()
+    tables, bodies = {}, {}
+    for size in (1, 5):
+        with FakeOpenAIServer() as s:
+            backend = completions_backend(s.base_url, tiny_lm, prompts_per_request=size)
+            tables[size] = answer_table(backend.generate(requests))
+            backend.close()
+            bodies[size] = [a.body for a in s.arrivals]
+    assert [len(b["prompt"]) for b in bodies[1]] == [1] * 12
+    assert [len(b["prompt"]) for b in bodies[5]] == [5, 5, 2]
+    assert {b["seed"] for b in bodies[1] + bodies[5]} == {5}  # each decision's own seed
+    assert tables[1] == tables[5] and all(t[0] and t[1] > 0 for t in tables[5])
+    assert len({t[0] for t in tables[5]}) > 1  # answers depend on the prompt, not the list
+    # the cache key ignores how requests are grouped, so both runs share entries
+    recipe = KeyRecipe.from_options("m", BackendOptions(api="completions",
+                                                        tokenizer=str(tiny_lm)))
+    keys = [recipe.key(r) for r in requests]
+    assert recipe == KeyRecipe.from_options("m", BackendOptions(
+        api="completions", tokenizer=str(tiny_lm), prompts_per_request=5))
+    assert len(set(keys)) == 12
+
+
+def test_grouped_and_ungrouped_runs_record_the_same_decisions_and_cache(tmp_path, tiny_lm):
+    import sqlite3
+
+    rows, entries = {}, {}
+    for size in (1, 4):
+        data = mini_scenario(run={"ticks": 1, "seed": 7})
+        with FakeOpenAIServer() as s:
+            data["agents"][0].update(
+                backend="openai", model="fake-model", sampling={"seed": 11},
+                backend_options={"api": "completions", "tokenizer": str(tiny_lm),
+                                 "prompts_per_request": size, "backoff_s": 0.01,
+                                 "base_urls": [s.base_url]})
+            cache = tmp_path / f"cache{size}.sqlite"
+            run_scenario(validate_scenario(data, "t"), tmp_path / f"run{size}", cache=cache,
+                         progress=False)
+            assert len(s.arrivals) == (12 if size == 1 else 3)
+        d = decisions(tmp_path / f"run{size}")
+        rows[size] = d[["customer_id", "seed", "choice", "prompt_tokens",
+                        "completion_tokens", "valid"]].sort_values("customer_id").reset_index(
+                            drop=True)
+        with sqlite3.connect(cache) as db:
+            entries[size] = sorted(db.execute(
+                "SELECT key, text, prompt_tokens, completion_tokens FROM responses").fetchall())
+    pd.testing.assert_frame_equal(rows[1], rows[4])
+    assert entries[1] and entries[1] == entries[4]  # same keys, answers, counts
+
+
+def test_a_fault_in_one_grouped_request_retries_and_fails_only_its_decisions(tiny_lm):
+    requests = shared_seed_requests()
+    doomed = requests[5].messages[1]["content"]  # in the second list of five
+
+    def fault(body, index):
+        return "500" if any(doomed in p for p in body["prompt"]) else None
+
+    with FakeOpenAIServer(fault=fault) as s:
+        backend = completions_backend(s.base_url, tiny_lm, prompts_per_request=5,
+                                      max_retries=2)
+        answers = backend.generate(requests)
+        backend.close()
+        sizes = [len(a.body["prompt"]) for a in s.arrivals]
+    assert sorted(sizes) == [2, 5, 5, 5, 5]  # the faulty list alone was sent three times
+    failed = [i for i, a in enumerate(answers) if a.failure]
+    assert failed == [5, 6, 7, 8, 9]
+    assert all(answers[i].failure == "gave up after 3 attempts: HTTP 500: fault 500"
+               and answers[i].attempts == 3 for i in failed)
+    assert all(a.text and a.attempts == 1 for i, a in enumerate(answers) if i not in failed)
+
+
+def test_answers_keep_their_prompts_order_when_choices_come_back_reordered(tiny_lm):
+    from agents.backends.chat_template import render_prompt
+    from agents.fake_server import default_answer
+
+    requests = shared_seed_requests(n=6)
+    with FakeOpenAIServer(reverse_choices=True) as s:
+        backend = completions_backend(s.base_url, tiny_lm, prompts_per_request=6)
+        answers = backend.generate(requests)
+        expected = [default_answer({"seed": 5}, render_prompt(backend.tokenizer, r.messages))
+                    for r in requests]
+        backend.close()
+    assert len(s.arrivals) == 1 and [a.text for a in answers] == expected
+    assert len(set(expected)) > 1
+
+
+def test_completions_bodies_carry_every_sampling_field_and_no_special_tokens(tiny_lm):
+    from agents.backends.openai_server import NEUTRAL_SAMPLING
+
+    with FakeOpenAIServer() as s:
+        backend = completions_backend(s.base_url, tiny_lm, prompts_per_request=4)
+        backend.generate(shared_seed_requests(n=4))
+        settings = backend.describe()
+        backend.close()
+        (body,) = [a.body for a in s.arrivals]
+    assert body["add_special_tokens"] is False and body["return_token_ids"] is True
+    assert {k: body[k] for k in NEUTRAL_SAMPLING} == NEUTRAL_SAMPLING
+    assert body["temperature"] == 0.7 and body["top_p"] == 1.0 and body["max_tokens"] == 256
+    assert settings["sampling_defaults"].startswith("explicit")
+    assert settings["add_special_tokens"] is False
+
+
+# ---------------------------------------------------------------------- undecodable bodies
+def test_undecodable_bodies_are_retried_like_truncated_json(tmp_path):
+    faults = {0: "badutf8", 1: "latin1"}
+    with FakeOpenAIServer(fault=lambda body, i: faults.get(i)) as s:
+        run_scenario(llm_scenario([s.base_url]), tmp_path / "run", progress=False)
+        assert len(s.arrivals) == 14
+    d = decisions(tmp_path / "run")
+    assert len(d) == 12 and d.valid.all() and d.retries.sum() == 2
+
+
+def test_always_undecodable_answers_fail_only_their_decision_naming_the_encoding(tmp_path):
+    victims: dict[int, str] = {}
+
+    def fault(body, index):
+        if len(victims) < 2 and body["seed"] not in victims:
+            victims[body["seed"]] = ("badutf8", "latin1")[len(victims)]
+        return victims.get(body["seed"])
+
+    with FakeOpenAIServer(fault=fault) as s:
+        run_scenario(llm_scenario([s.base_url], max_retries=2), tmp_path / "run",
+                     progress=False)
+    d = decisions(tmp_path / "run")
+    assert len(d) == 12
+    failed = d[d.outcome == "failed"]
+    assert sorted(failed.seed) == sorted(victims)
+    assert all(r.startswith("backend: gave up after 3 attempts: unreadable response: body is "
+                            "not valid UTF-8 (invalid") for r in failed.failure)
+    assert "UnicodeDecodeError" not in " ".join(failed.failure)
+    others = d[d.outcome != "failed"]
+    assert len(others) == 10 and others.valid.all() and (others.attempts == 1).all()

@@ -7,13 +7,13 @@ import math
 import pandas as pd
 import pytest
 
-from agents.backends.base import BackendCreationError
 from agents.backends.openai_logprobs import read_distribution
 from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
 from agents.choice_probs import TokenChoices, read_top_logprobs
+from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
 from tests.agents.test_openai_backend import llm_scenario
 from tests.conftest import make_request
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.backends.base import BackendCreationError, create_backend
+from agents.backends.base import create_backend
 from agents.backends.scripted import ScriptedBackend
+from agents.errors import BackendCreationError
 from agents.parsing import parse_choice
 from agents.prompts import ListingEntry, build_messages, render_listing, system_message
 from agents.types import DecisionContext, DecisionRequest, SamplingParams

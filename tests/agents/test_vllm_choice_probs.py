@@ -11,9 +11,9 @@ import types
 
 import pytest
 
-from agents.backends.base import BackendCreationError
 from agents.backends.options import BackendOptions
 from agents.backends.vllm_local import VLLMBackend
+from agents.errors import BackendCreationError
 from tests.agents.test_vllm_backend import vllm  # noqa: F401 - the fixture
 from tests.conftest import make_request
 
@@ -26,9 +26,9 @@ def rule(token: int) -> float:
 def scoring_vllm(vllm):  # noqa: F811 - extends the fixture
     plain_generate = vllm.LLM.generate
 
-    def generate(self, prompts, params, use_tqdm=True):
+    def generate(self, prompts, params, use_tqdm=True, tokenization_kwargs=None):
         if not params or "prompt_logprobs" not in params[0].kwargs:
-            return plain_generate(self, prompts, params, use_tqdm)
+            return plain_generate(self, prompts, params, use_tqdm, tokenization_kwargs)
         self.calls.append((list(prompts), list(params)))
         return [types.SimpleNamespace(
             prompt_token_ids=p["prompt_token_ids"],

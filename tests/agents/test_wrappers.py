@@ -46,12 +46,14 @@ def test_reask_gives_up_after_the_limit_and_keeps_the_last_answer():
     assert answers[0].reasks == 2 and answers[0].earlier_answers == ("nope", "nope")
 
 
-def test_no_reask_for_refusals_failures_or_greedy_requests():
-    inner = Recording(["Choice: none", None, "blah"])
-    batch = [make_request(seed=1), make_request(seed=2), make_request(seed=3, temperature=0)]
+def test_no_reask_for_refusals_deferrals_failures_or_greedy_requests():
+    deferral = "Product A or Product B? Please let me know your preference."
+    inner = Recording(["Choice: none", None, "blah", deferral])
+    batch = [make_request(seed=1), make_request(seed=2), make_request(seed=3, temperature=0),
+             make_request(seed=4)]
     answers = ReaskingBackend(inner, max_reasks=3).generate(batch)
-    assert inner.calls == [3]
-    assert [a.reasks for a in answers] == [0, 0, 0]
+    assert inner.calls == [4]
+    assert [a.reasks for a in answers] == [0, 0, 0, 0]
 
 
 def test_metered_backend_adds_up_the_work():

@@ -17,8 +17,8 @@ from tests.conftest import SCENARIOS
 def run_into(out: Path, scenario_file: Path | None = None, overrides: tuple[str, ...] = (),
              data: dict[str, Any] | None = None, backends: dict | None = None) -> Path:
     """Run a scenario (file + overrides, or a raw mapping) into `out` with the real engine."""
-    from sim.loader import apply_overrides, load_scenario, validate_scenario
-    from sim.runner import run_scenario
+    from sim.engine.run import run_scenario
+    from sim.scenario.loader import apply_overrides, load_scenario, validate_scenario
 
     if data is not None:
         scenario = validate_scenario(apply_overrides(data, list(overrides), "test"), "test")
@@ -33,6 +33,21 @@ def run_into(out: Path, scenario_file: Path | None = None, overrides: tuple[str,
 def tin_men_run(tmp_path_factory) -> Path:
     """A completed rational-backend run of scenarios/tin_men.yaml (do not modify it)."""
     return run_into(tmp_path_factory.mktemp("tin_men") / "run", SCENARIOS / "tin_men.yaml")
+
+
+@pytest.fixture(scope="session")
+def small_sweep(tmp_path_factory) -> Path:
+    """A completed 2-cell sweep (information.monitoring 0 and 0.5) of 2-tick online-market
+    runs, made by `tinmen sweep` with the rational backend (do not modify it)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("sweep") / "sweep"
+    subprocess.run([sys.executable, "-m", "cli", "sweep", "scenarios/online_shopping.yaml",
+                    "--set", "run.ticks=2", "--grid", "information.monitoring=0,0.5",
+                    "--backend", "rational", "--out", str(out), "--quiet"],
+                   cwd=SCENARIOS.parent, check=True, capture_output=True, timeout=300)
+    return out
 
 
 @pytest.fixture
@@ -64,6 +79,7 @@ def decisions(cells: dict[Any, tuple[int, int, int]], *, column: str = "disclosu
             rows.append({column: value, "valid": is_valid, "override": override,
                          "sided_with_company": override if sided_equals_override else None,
                          "refused": False,
+                         "parse_method": "choice_line" if is_valid else "unparsed",
                          "agency_loss": 0.5 if override else (0.0 if is_valid else 1.0),
                          "attainable_utility": 1.0,
                          "company_gain": 1.0 if override else 0.0,

@@ -17,8 +17,8 @@ from analysis.dynamics import (
     plot_welfare,
     read_dynamics,
 )
-from sim.loader import load_scenario
-from sim.runner import run_scenario
+from sim.engine.run import run_scenario
+from sim.scenario.loader import load_scenario
 from tests.conftest import SCENARIOS
 
 
@@ -75,6 +75,15 @@ def test_tick_plots_and_overview(run_dir):
     assert [ax.get_title() for ax in overview.axes] == [
         "Market share", "Mean trust", "Company profit", "Override rate", "Customer welfare",
         "Injection success rate"]
+
+
+def test_overview_draws_only_panels_with_data(run_dir):
+    market, ticks, _ = read_dynamics(run_dir)
+    market = market.assign(mean_trust=np.nan)
+    ticks = ticks.assign(injection_success_rate=np.nan)
+    overview = plot_dynamics_overview(market, ticks)
+    titles = [ax.get_title() for ax in overview.axes if ax.get_visible()]
+    assert titles == ["Market share", "Company profit", "Override rate", "Customer welfare"]
 
 
 def test_missing_column_and_missing_files_are_clear(tmp_path):

@@ -68,20 +68,50 @@ def test_rates_facets(tin_men_run):
     assert "company=lumen" in fig.axes[0].get_title()
 
 
-def test_agency_loss_distribution(tin_men_run):
+def test_agency_loss_plot_dots_match_summarise_and_stay_inside(tin_men_run):
     d = load_run(tin_men_run).decisions
-    fig = plots.agency_loss_distribution(d, facet="company")
-    assert len(fig.axes) == 4
-    ecdf = fig.axes[0]
-    assert len(ecdf.lines) == 4
-    for line in ecdf.lines:
-        assert line.get_ydata()[-1] == pytest.approx(1.0)
-    legend = [t.get_text() for t in ecdf.get_legend().get_texts()]
-    lumen_none = d[(d["company"] == "lumen") & (d["disclosure"] == "none")]["agency_loss"]
-    assert f"none (mean {lumen_none.mean():.3g})" in legend
-    share = plots.agency_loss_distribution(d, share=True)
-    assert share.axes[0].get_xlabel() == "agency loss / attainable utility"
+    fig = plots.agency_loss_plot(d, facet="company", n_boot=200)
+    ax = fig.axes[0]
+    table = summarise(d, ["company", "disclosure"], n_boot=200)
+    lumen = table[table["company"] == "lumen"]
+    [dots] = [c for c in ax.containers if c.get_label() == "company=lumen"]
+    assert dots.lines[0].get_ydata() == pytest.approx(lumen["agency_loss"].to_numpy())
+    low, high = ax.get_ylim()
+    assert low < table["agency_loss_lo"].min() and table["agency_loss_hi"].max() < high
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["none", "customer", "company",
+                                                          "both"]
+    share = plots.agency_loss_plot(d, share=True, n_boot=50)
+    assert share.axes[0].get_ylabel() == "agency loss / attainable utility"
     assert png_bytes(share)
+
+
+def test_outcome_shares_stack_to_one_per_condition(tin_men_run):
+    d = load_run(tin_men_run).decisions
+    fig = plots.outcome_shares(d, facet="company")
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    heights = np.zeros(4)
+    for container in ax.containers:
+        heights += np.array([bar.get_height() for bar in container])
+    assert heights == pytest.approx(np.ones(4))
+    classes = plots.outcome_classes(d)
+    lumen_none = (d["company"] == "lumen") & (d["disclosure"] == "none")
+    best = ((classes == "customer's best") & lumen_none).sum() / lumen_none.sum()
+    first = ax.containers[0]
+    assert first[0].get_height() == pytest.approx(best)
+    assert ax.get_ylim()[1] > 1.0
+
+
+def test_outcome_classes_cover_each_outcome():
+    frame = pd.DataFrame({
+        "valid": [True, True, True, True, False],
+        "override": pd.array([False, True, True, True, pd.NA], dtype="boolean"),
+        "sided_with_company": pd.array([False, True, False, False, pd.NA], dtype="boolean"),
+        "outcome": ["purchased", "purchased", "purchased", "refused", "invalid"],
+    })
+    assert plots.outcome_classes(frame).tolist() == [
+        "customer's best", "company's pick", "other product", "bought nothing",
+        "unreadable / failed"]
 
 
 def test_knob_plot_points_and_band():
@@ -112,6 +142,18 @@ def test_tick_series_lines_and_many_runs():
     assert len(fig.axes[0].lines) == 1  # the mean across runs
     single = plots.tick_series(ticks[ticks["run_id"] == "a"], columns=["override_rate"])
     assert len(single.axes[0].collections) == 1  # the Wilson band
+    assert single.axes[0].get_ylabel() == "share of valid decisions"
+
+
+def test_tick_series_zero_column_has_no_band_and_says_so():
+    ticks = pd.DataFrame({"tick": [1, 2, 3], "run_id": "a", "invalid_rate": 0.0,
+                          "override_rate": [0.2, 0.3, 0.1], "decisions": 100, "valid": 100})
+    fig = plots.tick_series(ticks, columns=["invalid_rate", "override_rate"])
+    invalid, override = fig.axes[0], fig.axes[1]
+    assert len(invalid.collections) == 0
+    assert any(t.get_text() == "0 in every tick" for t in invalid.texts)
+    assert len(override.collections) == 1
+    assert all(ax.get_ylabel() for ax in (invalid, override))
 
 
 def test_published_comparison_plot(tin_men_run):

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from analysis.metrics import summarise
-from analysis.probabilities import agreement, override_probability_plot
+from analysis.plots import override_probability_plot
+from analysis.probabilities import agreement
 
 
 def frame(n=2000, seed=0):
@@ -65,4 +66,5 @@ def test_a_reversed_mapping_is_visible_in_the_agreement():
 
 def test_the_plot_draws_one_column_per_condition():
     fig = override_probability_plot(frame(300))
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["customer", "none"]
+    # conditions in the design order of every other plot (`analysis.effects.condition_order`)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["none", "customer"]

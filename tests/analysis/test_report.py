@@ -13,7 +13,7 @@ from analysis import load_run, load_runs, summarise
 from analysis.published import SOURCE
 from analysis.render import fmt_rate
 from analysis.report import write_report
-from sim.cli import main
+from cli.main import main
 from tests.analysis.conftest import edit_manifest, run_into
 from tests.conftest import REPO, SCENARIOS, mini_scenario
 
@@ -42,7 +42,7 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
     assert re.search(rf"\| petro \| customer \| 30 \| [^|]+ \| {re.escape(expected)} \|",
                      markdown)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["agency_loss.png", "override_probability.png",
+    assert figures == ["agency_loss.png", "outcomes.png", "override_probability.png",
                        "published_comparison.png", "rates_by_condition.png"]
     assert "## Choice probabilities" in markdown  # the rational backend records them
     for name in figures:
@@ -52,10 +52,31 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
     assert "<script" not in html
 
 
+def test_report_leads_with_the_summary_and_ends_with_the_runs(tin_men_run, tmp_path):
+    files = write_report(tin_men_run, tmp_path / "r", n_boot=50)
+    markdown = files.markdown.read_text()
+    html = files.html.read_text()
+    h2 = re.findall(r"^## (.+)$", markdown, flags=re.M)
+    assert h2[0] == "Summary" and h2[-1] == "Runs"
+    summary = markdown.split("## Summary")[1].split("\n## ")[0]
+    assert "Varied: `company` (lumen, petro); `disclosure` (none, customer, company, both)" \
+        in summary
+    assert "| company | disclosure | n | override | sided with company | invalid |" in summary
+    assert summary.index("figures/rates_by_condition.png") < summary.index(
+        "figures/outcomes.png")
+    # a table of contents links every section, in order, in both formats
+    contents = next(line for line in markdown.splitlines() if line.startswith("**Contents:**"))
+    assert re.findall(r"\(#([^)]+)\)", contents)[:2] == ["summary", "conflict-metrics"]
+    assert '<h2 id="conflict-metrics">' in html and 'href="#conflict-metrics"' in html
+    # the per-run table is folded away in HTML, and intervals never wrap inside a cell
+    assert re.search(r"<details><summary>Runs \(1\)", html)
+    assert "white-space: nowrap" in html
+
+
 def test_report_defaults_to_the_run_directory(tin_men_copy):
     files = write_report(tin_men_copy, n_boot=50)
     assert files.markdown == tin_men_copy / "report.md" and files.html.is_file()
-    assert len(files.figures) == 4
+    assert len(files.figures) == 5  # the four of the tin_men report and override_probability
     # the run directory still loads (the report adds files, never touches the records)
     assert len(load_run(tin_men_copy).decisions) == 240
 
@@ -147,7 +168,7 @@ def test_report_errors_are_one_line_with_exit_2(tmp_path, capsys):
 
 
 def test_report_console_script_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sim.cli", "report", str(tmp_path / "nope")],
+    proc = subprocess.run([sys.executable, "-m", "cli", "report", str(tmp_path / "nope")],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -1,0 +1,1 @@
+"""The run viewer: `tinmen view PATH` (data layer in `data`, the page in `app`)."""

@@ -1,0 +1,1 @@
+"""The engine: agents, the Mesa model (prepare -> complete), tick table, recorder, run driver."""

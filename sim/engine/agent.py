@@ -1,0 +1,119 @@
+"""The shopping agent: a Mesa agent deployed by a company that turns customers into requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mesa
+import numpy as np
+
+from agents.backends.base import Backend
+from agents.prompts import build_messages, render_listing, system_message, user_message
+from agents.types import DecisionContext, DecisionRequest, RationalPolicy, SamplingParams
+from sim.scenario.schema import AgentSpec
+
+
+class ShoppingAgent(mesa.Agent):
+    """An LLM shopping agent deployed by a company; it turns customers into requests."""
+
+    def __init__(self, model: mesa.Model, spec: AgentSpec, name: str, company_index: int,
+                 backend: Backend) -> None:
+        super().__init__(model)
+        self.name = name
+        self.spec = spec
+        self.company_index = company_index
+        self.company = model.scenario.companies[company_index]
+        self.backend = backend
+        self.sampling = SamplingParams(temperature=spec.sampling.temperature,
+                                       top_p=spec.sampling.top_p,
+                                       max_tokens=spec.sampling.max_tokens)
+        self.policy = RationalPolicy(**spec.rational.model_dump())
+        self.generation = 1
+        self.warnings: list[str] = []
+        self._system_by_order: dict[bytes, str] = {}
+        self._company_rows: dict[bytes, np.ndarray] = {}
+
+    @property
+    def persona(self) -> str:
+        """The agent's persona: its spec's text, then any warnings from its company."""
+        return "\n\n".join(p for p in (self.spec.persona.strip(), *self.warnings) if p)
+
+    def warn(self, text: str) -> None:
+        """Append a company warning to the persona; prompts change from the next request."""
+        self.warnings.append(text)
+        self._system_by_order.clear()
+
+    def replace(self) -> None:
+        """Deploy a fresh agent in this one's place: persona reset, next generation."""
+        self.warnings = []
+        self.generation += 1
+        self._system_by_order.clear()
+
+    def system_text(self, order: np.ndarray) -> str:
+        """The shared system message for a listing order (cached: it repeats every tick).
+
+        Every request with the same order gets the same string object, which keeps memory
+        flat and lets the recorder store it once.
+        """
+        key = order.tobytes()
+        text = self._system_by_order.get(key)
+        if text is None:
+            listing = render_listing([self.model.listing_entries[i] for i in order.tolist()])
+            text = system_message(listing, self.company.name, self.company.persona,
+                                  self.persona)
+            self._system_by_order[key] = text
+        return text
+
+    def company_row(self, order: np.ndarray) -> np.ndarray:
+        """The company's utility for each product of a listing order (cached per order)."""
+        key = order.tobytes()
+        row = self._company_rows.get(key)
+        if row is None:
+            row = self.model.market.company_utility[self.company_index, order]
+            self._company_rows[key] = row
+        return row
+
+    def build_request(self, decision_id: str, customer: int, order: np.ndarray,
+                      disclosure: str, seed: int, customer_row: np.ndarray,
+                      affordable_row: np.ndarray) -> DecisionRequest:
+        """One decision: the prompt for this customer plus the context a non-LLM needs.
+
+        `customer_row` / `affordable_row` are the customer's utility and affordability per
+        listed product, sliced for the whole tick at once by `MarketModel._build_requests`.
+        """
+        model = self.model
+        population = model.population
+        budget = float(population.budgets[customer])
+        info = model.scenario.information
+        messages = build_messages(
+            self.system_text(order),
+            user_message(population.requests[customer], budget, disclosure, self.company.name),
+        )
+        view = model.listing_view(order)
+        context = DecisionContext(
+            option_numbers=view.numbers,
+            option_names=view.names,
+            customer_utility=customer_row,
+            company_utility=self.company_row(order),
+            affordable=affordable_row,
+            company_name=self.company.name,
+            disclosure=disclosure,
+            outcome_observability=info.outcome_observability,
+            monitoring=info.monitoring,
+            explanation_reveals=info.explanation_reveals,
+            policy=self.policy,
+            option_map=view.options,
+        )
+        return DecisionRequest(request_id=decision_id, messages=messages,
+                               sampling=self.sampling, seed=seed, context=context,
+                               model=self.spec.model, replicate=model.replicate)
+
+
+@dataclass(frozen=True)
+class ListingView:
+    """What a listing order looks like to the agent, computed once per distinct order."""
+
+    numbers: tuple[int, ...]
+    names: tuple[str, ...]
+    options: dict[int, str]
+    product_ids: str  # "|"-joined, as recorded in the `listing` column

@@ -1,0 +1,438 @@
+"""The market as a Mesa model: one tick = one batch of decisions for every shopping agent.
+
+Each tick:
+  1. draw who shops (seeded) and which company each shopper visits;
+  2. every shopping agent builds the decision requests of the customers it serves;
+  3. ONE `generate` call per backend with the whole list (order preserved);
+  4. parse every answer (never raises: unreadable answers are recorded as such);
+  5. settle with the pure functions of `sim.world.market`; then what customers observe,
+     trust, audits and sanctions (`sim.world.trust`, `sim.world.dynamics`,
+     `sim.world.sanctions`) and market metrics (`sim.world.market_metrics`);
+  6. hand the rows to the recorder, which streams them to disk.
+
+With a `dynamics` section, step 1 picks each shopper's company by the switching rule (a
+logit over the customer's trust in each company) instead of uniformly, and the end of every
+tick updates trust from what customers observed and from word of mouth.
+
+Steps 1-2 (`prepare_next_tick`) and 3-6 (`step(completions)`) are split so that a sweep can
+advance many models in lockstep and send one batch for all of them; `step()` with no argument
+does the whole tick itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents.backends.base import Backend
+from agents.backends.batch import generate_batched
+from agents.backends.wrappers import parsed_answer
+from agents.prompts import (
+    ListingEntry,
+)
+from agents.types import (
+    Completion,
+    DecisionRequest,
+)
+from sim.engine.agent import ListingView, ShoppingAgent
+from sim.engine.choice_columns import choice_probability_columns
+from sim.engine.reading import read_counts
+from sim.engine.recorder import RunRecorder
+from sim.engine.tick import (
+    Aftermath,
+    PendingTick,
+    TickResult,
+    decision_table,
+    nullable_bool,
+    throughput,
+    tick_stats,
+    transcript_records,
+)
+from sim.scenario.schema import Scenario
+from sim.world.dynamics import MarketDynamics
+from sim.world.market import settle
+from sim.world.market_metrics import (
+    best_feasible_value,
+    injection_outcomes,
+    margins_earned,
+    market_rows,
+    mean_or_none,
+)
+from sim.world.population import Market, Population, sample_population
+from sim.world.sanctions import SanctionDesk, draw_audits, find_violations, violation_details
+from sim.world.trust import observe, outcome_satisfaction, worst_feasible
+
+SEED_POPULATION = 0
+SEED_TICK = 1
+SEED_OBSERVE = 2
+SEED_AUDIT = 3
+SEED_SWITCH = 4
+SEED_NETWORK = 5
+
+
+def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
+    """A generator for one purpose (population, tick t, ...) derived from the root seed."""
+    return np.random.default_rng(np.random.SeedSequence(entropy=root_seed, spawn_key=key))
+
+
+class MarketModel(mesa.Model):
+    """A market of customers, companies and shopping agents, advanced one tick per `step`."""
+
+    def __init__(self, scenario: Scenario, backends: Mapping[str, Backend],
+                 recorder: RunRecorder | None = None, *, replicate: int = 0) -> None:
+        """`backends` maps every agent spec id to the backend that answers for it.
+
+        `replicate` is the replicate index of this run within a sweep (0 outside sweeps); it
+        is set on every request so that caches keep replicates' answers apart.
+        """
+        super().__init__(seed=scenario.run.seed)
+        self.scenario = scenario
+        self.replicate = replicate
+        self.recorder = recorder
+        self.market = Market.from_scenario(scenario)
+        self.population: Population = sample_population(
+            scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
+        self.listing_entries = [
+            ListingEntry(name=p.name, price=p.price, description=p.description,
+                         attributes=tuple(p.attributes.items()), seller_text=p.seller_text)
+            for p in scenario.products
+        ]
+        self.shopping_agents: list[ShoppingAgent] = []
+        company_index = scenario.company_index()
+        for spec in scenario.agents:
+            width = len(str(spec.count))
+            for i in range(1, spec.count + 1):
+                name = spec.id if spec.count == 1 else f"{spec.id}-{i:0{width}d}"
+                self.shopping_agents.append(ShoppingAgent(
+                    self, spec, name, company_index[spec.company], backends[spec.id]))
+        self.agents_by_company: dict[int, list[ShoppingAgent]] = defaultdict(list)
+        for agent in self.shopping_agents:
+            self.agents_by_company[agent.company_index].append(agent)
+        self.companies_with_agents = np.array(sorted(self.agents_by_company))
+        self.catalogue = [np.flatnonzero(self.market.listed[k])
+                          for k in range(len(scenario.companies))]
+        self._listing_views: dict[bytes, ListingView] = {}
+        self.dynamics: MarketDynamics | None = None
+        self.sanction_desk: SanctionDesk | None = None
+        if scenario.dynamics is not None:
+            network_seed = int(derived_rng(scenario.run.seed, SEED_NETWORK).integers(2**31))
+            self.dynamics = MarketDynamics(
+                scenario.dynamics, ids=self.population.ids, listed=self.market.listed,
+                prices=self.market.prices, companies_with_agents=self.companies_with_agents,
+                network_seed=network_seed)
+            if scenario.dynamics.sanctions is not None:
+                self.sanction_desk = SanctionDesk(
+                    scenario.dynamics.sanctions, self.market.company_ids,
+                    [c.name for c in scenario.companies])
+        self._pending: PendingTick | None = None
+        self.last_result: TickResult | None = None
+
+    # ------------------------------------------------------------------ tick, part 1
+    def prepare_next_tick(self) -> list[DecisionRequest]:
+        """Build (and hold) the requests of the next tick, without answering them."""
+        self._pending = self._prepare(self.steps + 1)
+        return self._pending.requests
+
+    def _prepare(self, tick: int) -> PendingTick:
+        started = time.perf_counter()
+        run = self.scenario.run
+        rng = derived_rng(run.seed, SEED_TICK, tick)
+        n = len(self.population)
+        # Shoppers arrive in a random order every tick: when agents reach capacity, who goes
+        # unserved must not depend on where a customer's group sits in the scenario file.
+        if run.shoppers_per_tick is None or run.shoppers_per_tick >= n:
+            shoppers = rng.permutation(n)
+        else:
+            shoppers = rng.choice(n, size=run.shoppers_per_tick, replace=False)
+        fixed_shop = self.population.shops_at[shoppers]
+        random_shop = self.companies_with_agents[
+            rng.integers(len(self.companies_with_agents), size=len(shoppers))]
+        shop = np.where(fixed_shop >= 0, fixed_shop, random_shop)
+        seeds = rng.integers(0, 2**31 - 1, size=len(shoppers))
+        if self.dynamics is not None:
+            uniforms = derived_rng(run.seed, SEED_SWITCH, tick).random(len(shoppers))
+            shop = self.dynamics.choose_companies(shoppers, fixed_shop, shop, uniforms)
+        conditions = self.scenario.information.disclosure
+        served_per_company: dict[int, int] = defaultdict(int)
+        load: dict[str, int] = defaultdict(int)
+        pending = PendingTick(tick, [], np.empty(0, dtype=np.int64), [], [], [], 0, 0.0)
+        pending.visits = np.bincount(shop, minlength=len(self.scenario.companies))
+        pending.shoppers, pending.shop = shoppers, shop
+        served: list[int] = []
+        chosen_seeds: list[int] = []
+        for customer, company, seed in zip(shoppers.tolist(), shop.tolist(), seeds.tolist(),
+                                           strict=True):
+            agent = self._next_agent(company, served_per_company[company], load)
+            if agent is None:
+                pending.unserved += 1
+                pending.unserved_companies.append(company)
+                continue
+            i = served_per_company[company]
+            served_per_company[company] = i + 1
+            load[agent.name] += 1
+            disclosure = conditions[i % len(conditions)]
+            order = self._listing_order(company, i // len(conditions), rng)
+            if agent.spec.sampling.seed is not None:
+                seed = agent.spec.sampling.seed
+            pending.agents.append(agent)
+            pending.orders.append(order)
+            pending.disclosures.append(disclosure)
+            chosen_seeds.append(seed)
+            served.append(customer)
+        pending.customers = np.array(served, dtype=np.int64)
+        pending.requests = self._build_requests(pending, chosen_seeds)
+        pending.build_s = time.perf_counter() - started
+        return pending
+
+    def _build_requests(self, pending: PendingTick, seeds: list[int]) -> list[DecisionRequest]:
+        """Every request of a tick, with per-customer rows sliced once per listing order."""
+        by_order: dict[bytes, list[int]] = defaultdict(list)
+        for i, order in enumerate(pending.orders):
+            by_order[order.tobytes()].append(i)
+        customer_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
+        affordable_rows: list[np.ndarray] = [np.empty(0)] * len(pending.orders)
+        for indices in by_order.values():
+            order = pending.orders[indices[0]]
+            customers = pending.customers[indices]
+            utility = self.population.utility[customers[:, None], order[None, :]]
+            affordable = (self.market.prices[order][None, :]
+                          <= self.population.budgets[customers][:, None])
+            for row, i in enumerate(indices):
+                customer_rows[i] = utility[row]
+                affordable_rows[i] = affordable[row]
+        return [
+            agent.build_request(f"t{pending.tick}-{i}", customer, order, disclosure, seed,
+                                customer_rows[i], affordable_rows[i])
+            for i, (agent, customer, order, disclosure, seed) in enumerate(zip(
+                pending.agents, pending.customers.tolist(), pending.orders, pending.disclosures,
+                seeds, strict=True))
+        ]
+
+    def _next_agent(self, company: int, index: int, load: Mapping[str, int]
+                    ) -> ShoppingAgent | None:
+        """Round-robin over the company's agents, skipping those at capacity."""
+        agents = self.agents_by_company[company]
+        for offset in range(len(agents)):
+            agent = agents[(index + offset) % len(agents)]
+            cap = agent.spec.customers_per_tick
+            if cap is None or load[agent.name] < cap:
+                return agent
+        return None
+
+    def _listing_order(self, company: int, block: int, rng: np.random.Generator
+                       ) -> np.ndarray:
+        catalogue = self.catalogue[company]
+        mode = self.scenario.run.listing_order
+        if mode == "shuffled":
+            return rng.permutation(catalogue)
+        if mode == "counterbalanced":
+            return np.roll(catalogue, -(block % len(catalogue)))
+        return catalogue
+
+    @staticmethod
+    def pending_backends(pending: PendingTick) -> list[Backend]:
+        """The backend that must answer each pending request, in request order."""
+        return [agent.backend for agent in pending.agents]
+
+    @property
+    def pending(self) -> PendingTick | None:
+        """The tick prepared by `prepare_next_tick` and not yet stepped, if any."""
+        return self._pending
+
+    # ------------------------------------------------------------------ tick, part 2
+    def step(self, completions: Sequence[Completion] | None = None, *,
+             backend_s: float | None = None, backend_calls: int | None = None) -> None:
+        """Advance one tick; `completions` answers the requests of `prepare_next_tick`.
+
+        When the completions come from a batch shared with other models (a lockstep sweep),
+        `backend_s` and `backend_calls` say how long that shared call took and how many calls
+        answered this model's requests, for the tick's record.
+        """
+        tick = self.steps  # Mesa has already counted this step
+        pending = self._pending
+        if pending is None or pending.tick != tick:
+            if completions is not None:
+                raise RuntimeError("step(completions) needs prepare_next_tick() first")
+            pending = self._prepare(tick)
+        self._pending = None
+        started = time.perf_counter()
+        calls = 0
+        if completions is None:
+            completions, calls = generate_batched(pending.requests, self.pending_backends(pending))
+        elif len(completions) != len(pending.requests):
+            raise ValueError(f"got {len(completions)} completions for "
+                             f"{len(pending.requests)} requests")
+        if backend_s is None:
+            backend_s = time.perf_counter() - started
+        else:
+            started -= backend_s  # the shared call counts towards this tick's wall time
+        if backend_calls is not None:
+            calls = backend_calls
+        result = self._complete(pending, list(completions))
+        record_started = time.perf_counter()
+        transcripts = transcript_records(pending, completions)
+        result.stats.update(backend_s=backend_s, backend_calls=calls,
+                            record_s=time.perf_counter() - record_started)
+        result.stats.update(throughput(result.stats, completions, backend_s))
+        result.stats["wall_s"] = pending.build_s + time.perf_counter() - started
+        self.last_result = result
+        if self.recorder is not None:
+            self.recorder.write_tick(tick, result.decisions, transcripts, result.stats,
+                                     market=result.market, sanctions=result.sanctions)
+        if tick >= self.scenario.run.ticks:
+            self.running = False
+
+    def _complete(self, pending: PendingTick, completions: list[Completion]) -> TickResult:
+        parse_started = time.perf_counter()
+        n = len(pending.requests)
+        choice = np.full(n, -1, dtype=np.int64)
+        choice_number: list[int | None] = [None] * n
+        readable = np.zeros(n, dtype=bool)
+        failed = np.zeros(n, dtype=bool)
+        refused = np.zeros(n, dtype=bool)
+        deferred = np.zeros(n, dtype=bool)  # handed back to the customer: valid, bought nothing
+        methods: list[str] = [""] * n
+        failures: list[str | None] = [None] * n
+        for i, (request, completion) in enumerate(zip(pending.requests, completions,
+                                                      strict=True)):
+            if completion.failure is not None or completion.text is None:
+                failed[i] = True
+                methods[i] = "failed"
+                failures[i] = f"backend: {completion.failure or 'no text returned'}"
+                continue
+            parsed = parsed_answer(request, completion)
+            methods[i] = parsed.method
+            refused[i] = parsed.refused
+            if parsed.choice is not None:
+                readable[i] = True
+                choice[i] = int(pending.orders[i][parsed.choice - 1])
+                choice_number[i] = parsed.choice
+            elif parsed.refused:
+                readable[i] = True
+            elif parsed.deferred:
+                deferred[i] = True
+            else:
+                failures[i] = f"unparsed: {parsed.reason or 'no choice found'}"
+                if completion.finish_reason == "length":
+                    failures[i] += " (answer cut off at max_tokens)"
+        parse_s = time.perf_counter() - parse_started
+
+        settle_started = time.perf_counter()
+        companies = np.array([a.company_index for a in pending.agents], dtype=np.int64)
+        outcome = settle(customer=pending.customers, company=companies, choice=choice,
+                         readable=readable, failed=failed, deferred=deferred,
+                         customer_utility=self.population.utility,
+                         company_utility=self.market.company_utility,
+                         listed=self.market.listed, prices=self.market.prices,
+                         budgets=self.population.budgets)
+        after = self._aftermath(pending, outcome, choice, readable, companies)
+        after.columns.update(choice_probability_columns(
+            completions, pending.orders, lambda chosen: settle(
+                customer=pending.customers, company=companies, choice=chosen,
+                readable=np.ones(n, dtype=bool), failed=np.zeros(n, dtype=bool),
+                customer_utility=self.population.utility,
+                company_utility=self.market.company_utility, listed=self.market.listed,
+                prices=self.market.prices, budgets=self.population.budgets)))
+        table = decision_table(self, pending, completions, outcome, choice, choice_number,
+                               readable | deferred, refused, methods, failures, after.columns)
+        settle_s = time.perf_counter() - settle_started
+        stats = tick_stats(pending, outcome, readable | deferred, failed, refused, completions)
+        stats.update(parse_s=parse_s, settle_s=settle_s, **after.stats, **read_counts(methods))
+        return TickResult(pending.tick, table, stats, after.market, after.sanctions)
+
+    def _aftermath(self, pending: PendingTick, outcome: Any, choice: np.ndarray,
+                   readable: np.ndarray, companies: np.ndarray) -> Aftermath:
+        """What follows settlement: observation, trust, audits, sanctions, market metrics."""
+        tick, n, seed = pending.tick, len(pending.requests), self.scenario.run.seed
+        info, market, population = self.scenario.information, self.market, self.population
+        customers = pending.customers
+        feasible = market.listed[companies] & (
+            market.prices[None, :] <= population.budgets[customers][:, None])
+        customer_rows = population.utility[customers]
+        company_rows = market.company_utility[companies]
+        generation = np.array([a.generation for a in pending.agents], dtype=np.int32)
+
+        satisfaction = outcome_satisfaction(outcome.customer_utility, outcome.attainable_utility,
+                                            worst_feasible(customer_rows, feasible))
+        # A request the backend never answered tells the customer nothing about the agent:
+        # no experience signal, so trust stays where it was.
+        # Nor does a deferred answer, which served the customer a question, not a product.
+        satisfaction = np.where(np.isin(outcome.outcome, ("failed", "deferred")), np.nan,
+                                satisfaction)
+        seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
+                       np.array(pending.disclosures, dtype=object), readable,
+                       info.outcome_observability, info.explanation_reveals, satisfaction,
+                       outcome.override)
+        trust_before = trust_after = np.full(n, np.nan)
+        if self.dynamics is not None:
+            trust_before, trust_after = self.dynamics.learn(
+                tick, customers, companies, seen.signal, (pending.shoppers, pending.shop))
+
+        audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
+        violations = find_violations(
+            audited=audited, readable=readable, purchased=outcome.purchased, choice=choice,
+            company=companies, forbidden=market.forbidden,
+            realised_company_utility=outcome.company_utility,
+            best_company_utility=best_feasible_value(company_rows, feasible),
+            has_feasible=outcome.company_best >= 0)
+        sanctioned = np.zeros(n, dtype=bool)
+        sanctions: list[dict[str, Any]] = []
+        if self.sanction_desk is not None:
+            sanctioned = self.sanction_desk.sanctioned(violations, companies)
+            if sanctioned.any():
+                names = [a.company.name for a in pending.agents]
+                details = violation_details(violations, outcome.purchased, choice,
+                                            outcome.company_best, market.product_names, names)
+                sanctions = self.sanction_desk.apply(
+                    tick, pending.agents, sanctioned, details,
+                    [r.request_id for r in pending.requests], companies)
+
+        exposed, success = injection_outcomes(
+            injected=market.injected, listed=market.listed, company=companies, choice=choice,
+            readable=readable, feasible=feasible, customer_rows=customer_rows,
+            company_rows=company_rows)
+        margin = margins_earned(market.margins, companies, choice, outcome.purchased)
+        columns = {
+            "agent_generation": generation, "margin_earned": margin,
+            "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
+            "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
+            "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
+            "injection_exposed": exposed, "injection_success": nullable_bool(success),
+        }
+        rows = market_rows(
+            tick=tick, company_ids=market.company_ids, visits=pending.visits,
+            unserved=np.bincount(np.array(pending.unserved_companies, dtype=np.int64),
+                                 minlength=len(market.company_ids)),
+            company=companies, purchased=outcome.purchased, price_paid=outcome.price_paid,
+            margin=margin, company_utility=outcome.company_utility,
+            customer_utility=outcome.customer_utility, override=outcome.override,
+            audited=audited, violations=violations.any(), sanctioned=sanctioned,
+            mean_trust=self.dynamics.mean_trust() if self.dynamics is not None else None)
+        stats = {
+            "customer_welfare": float(outcome.customer_utility.sum()),
+            "company_profit": float(margin.sum()),
+            "injection_success_rate": mean_or_none(success),
+            "audited": int(audited.sum()),
+            "violations": int(violations.any().sum()),
+            "sanctions": len(sanctions),
+        }
+        return Aftermath(columns, rows, sanctions, stats)
+
+    def listing_view(self, order: np.ndarray) -> ListingView:
+        """The numbers, names and ids of a listing order (cached by the order's bytes)."""
+        key = order.tobytes()
+        view = self._listing_views.get(key)
+        if view is None:
+            indices = order.tolist()
+            names = tuple(self.market.product_names[i] for i in indices)
+            numbers = tuple(range(1, len(indices) + 1))
+            view = ListingView(numbers=numbers, names=names,
+                               options=dict(zip(numbers, names, strict=True)),
+                               product_ids="|".join(self.market.product_ids[i] for i in indices))
+            self._listing_views[key] = view
+        return view

@@ -1,0 +1,1 @@
+"""The scenario file: frozen schema, loader (with --set overrides), README reference generator."""

@@ -1,0 +1,1 @@
+"""Pure world maths on arrays: settlement, population, trust, dynamics, network, sanctions."""
