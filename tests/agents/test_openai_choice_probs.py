@@ -126,3 +126,39 @@ def test_the_cache_stores_the_probabilities_and_replay_reproduces_them(server, t
     server.reset()
     run_scenario(plain, tmp_path / "plain", cache=cache, progress=False)
     assert len(server.arrivals) == 12
+
+
+def test_each_choice_of_a_prompt_list_is_read_with_its_own_logprobs(tiny_lm):
+    """Prompts of one list answer different options; the server lists the choices last to
+    first, so a reader that took positions instead of `index`, or one choice's log-probs for
+    all, would give some decision another's probabilities."""
+    def number(prompt):
+        return 1 + int(prompt.split("car number ")[1][0]) % 3
+
+    def answer(body, prompt):
+        return f"Choice: {number(prompt)}"
+
+    def list_tokens(body, prompt, text):
+        n = number(prompt)
+        top = [(f" {n}", L(0.7)), *((f" {k}", L(0.1)) for k in (1, 2, 3) if k != n)]
+        return [("Choice", L(1.0), []), (":", L(1.0), []), (f" {n}", L(0.7), top)]
+
+    with FakeOpenAIServer(answer=answer, logprobs=list_tokens, reverse_choices=True) as s:
+        b = OpenAIBackend("m", options=BackendOptions(
+            base_urls=(s.base_url,), api="completions", tokenizer=str(tiny_lm),
+            prompts_per_request=6, choice_probs="top_logprobs", top_logprobs=4,
+            backoff_s=0.01))
+        requests = [make_request(seed=5, user=f"I need car number {i}.", request_id=f"r{i}")
+                    for i in range(6)]
+        answers = b.generate(requests)
+        b.close()
+        bodies = s.requests_to("completions")
+    assert len(bodies) == 1 and len(bodies[0].body["prompt"]) == 6
+    assert bodies[0].body["logprobs"] == 4
+    for i, a in enumerate(answers):
+        n = 1 + i % 3
+        assert a.text == f"Choice: {n}"
+        expected = [0.1, 0.1, 0.1, None]
+        expected[n - 1] = 0.7
+        assert a.choice_probs == pytest.approx(tuple(expected))
+        assert a.choice_prob_mass == pytest.approx(0.9)
