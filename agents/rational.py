@@ -5,6 +5,7 @@ For each listed, affordable product a the agent scores
     V(a) = (1 - lambda) * u_customer(a) + lambda * u_company(a)
            - penalty_customer * P_customer * [a is not a customer-best product]
            - penalty_company  * P_company  * [a is not a company-best product]
+           + commission_weight * commission(a) / max feasible commission
 
 where both utilities are rescaled to [0, 1] over the affordable listed products (so lambda and
 the penalties are in comparable units), and the chance that a deviation is seen follows the
@@ -13,7 +14,14 @@ information structure:
     P_customer = 1 - (1 - r * [customer reads the explanation]) * (1 - outcome_observability)
     P_company  = 1 - (1 - r * [company reads the explanation])  * (1 - monitoring)
 
-with r = `explanation_reveals`. It then picks argmax V(a) + noise * Gumbel (a logit choice).
+with r = `explanation_reveals` (per reader; 0 is cheap talk). When the customer cannot observe
+every attribute, or the agent's contract is disclosed to it, P_customer becomes per option:
+
+    P_customer(a) = 1 - (1 - r * [reads]) * (1 - outcome_observability * [a is worse in
+                    what the customer can ever observe]) * (1 - contract_detection *
+                    [contract disclosed and a pays the agent])
+
+It then picks argmax V(a) + noise * Gumbel (a logit choice).
 The Gumbel draws come from a hash of the request's seed and the option's position, so an
 answer depends only on its own request, never on what else is in the batch.
 
@@ -75,10 +83,18 @@ def rational_values(
     company_weight: np.ndarray,
     penalty_customer: np.ndarray,
     penalty_company: np.ndarray,
+    customer_detection: np.ndarray | None = None,
+    commission: np.ndarray | None = None,
+    commission_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """V(a) of every option (see the module docstring), -inf where a is not feasible.
 
     Matrices are (batch, options); the other arguments are (batch,).
+
+    `customer_detection` (batch, options), when given, replaces `p_customer_sees` with a
+    per-option chance that the customer sees the deviation (for hidden attributes and
+    disclosed contracts). `commission` (batch, options) adds the agent's own term
+    commission_weight * commission(a) / max feasible commission.
     """
     cu = _rescale(customer_utility, feasible)
     ku = _rescale(company_utility, feasible)
@@ -87,12 +103,20 @@ def rational_values(
     deviates_c = customer_utility < best_c
     deviates_k = company_utility < best_k
     lam = company_weight[:, None]
+    if customer_detection is None:
+        customer_term = (penalty_customer * p_customer_sees)[:, None] * deviates_c
+    else:
+        customer_term = penalty_customer[:, None] * customer_detection * deviates_c
     value = (
         (1.0 - lam) * cu
         + lam * ku
-        - (penalty_customer * p_customer_sees)[:, None] * deviates_c
+        - customer_term
         - (penalty_company * p_company_sees)[:, None] * deviates_k
     )
+    if commission is not None and commission_weight is not None:
+        top = np.where(feasible, commission, 0.0).max(axis=1, keepdims=True)
+        share = np.where(top > 0, commission / np.where(top > 0, top, 1.0), 0.0)
+        value = value + commission_weight[:, None] * share
     return np.where(feasible, value, -np.inf)
 
 
@@ -130,17 +154,22 @@ def rational_choices(
     penalty_company: np.ndarray,
     noise: np.ndarray,
     seeds: np.ndarray,
+    customer_detection: np.ndarray | None = None,
+    commission: np.ndarray | None = None,
+    commission_weight: np.ndarray | None = None,
     values: np.ndarray | None = None,
 ) -> np.ndarray:
     """Vectorised choice for a batch of decisions with the same number of options.
 
     Matrices are (batch, options); the other arguments are (batch,). Returns the chosen
     column per row, or -1 where no option is feasible. `values`, when given, are the
-    `rational_values` of these arguments, already worked out.
+    `rational_values` of these arguments, already worked out (see it for
+    `customer_detection` and the commission terms).
     """
     value = values if values is not None else rational_values(
         customer_utility, company_utility, feasible, p_customer_sees, p_company_sees,
-        company_weight, penalty_customer, penalty_company)
+        company_weight, penalty_customer, penalty_company, customer_detection, commission,
+        commission_weight)
     gumbel = -np.log(-np.log(seeded_uniforms(seeds, value.shape[1])))
     value = value + noise[:, None] * gumbel
     value = np.where(feasible, value, -np.inf)
@@ -152,11 +181,41 @@ def detection_probabilities(request: DecisionRequest) -> tuple[float, float]:
     """P(customer sees a deviation), P(company sees one) for one request's context."""
     ctx = request.context
     r = ctx.explanation_reveals
+    r_k = r if ctx.explanation_reveals_company is None else ctx.explanation_reveals_company
     p_c = 1.0 - (1.0 - r * _CUSTOMER_READS.get(ctx.disclosure, 0.0)) * (
         1.0 - ctx.outcome_observability
     )
-    p_k = 1.0 - (1.0 - r * _COMPANY_READS.get(ctx.disclosure, 0.0)) * (1.0 - ctx.monitoring)
+    p_k = 1.0 - (1.0 - r_k * _COMPANY_READS.get(ctx.disclosure, 0.0)) * (1.0 - ctx.monitoring)
     return p_c, p_k
+
+
+def customer_detection(batch: Sequence[DecisionRequest]) -> np.ndarray | None:
+    """Per request and option, the chance the customer sees a deviation to that option.
+
+    Three channels, independent: reading a revealing explanation (r, when the customer reads
+    it), observing the outcome (outcome_observability, only where the option is worse in
+    what the customer can ever observe), and a disclosed contract (contract_detection, only
+    for options that pay the agent). None when every request has the plain structure, so
+    the classic formula stays bit for bit.
+    """
+    contexts = [r.context for r in batch]
+    if all(c.customer_observable_utility is None and not c.contract_disclosed
+           for c in contexts):
+        return None
+    rows = []
+    for ctx in contexts:
+        width = len(ctx.option_numbers)
+        reads = ctx.explanation_reveals * _CUSTOMER_READS.get(ctx.disclosure, 0.0)
+        observable = (ctx.customer_observable_utility if ctx.customer_observable_utility
+                      is not None else ctx.customer_utility)
+        feasible = ctx.affordable
+        best = np.where(feasible, observable, -np.inf).max() if feasible.any() else 0.0
+        seen_worse = observable < best - 1e-9
+        miss = (1.0 - reads) * (1.0 - ctx.outcome_observability * seen_worse)
+        if ctx.contract_disclosed and ctx.commission is not None:
+            miss = miss * (1.0 - ctx.contract_detection * (ctx.commission > 0))
+        rows.append(np.broadcast_to(1.0 - miss, (width,)))
+    return np.stack(rows)
 
 
 def explain(request: DecisionRequest, column: int, best_for_customer: bool) -> str:
@@ -183,7 +242,7 @@ def _parameter_rows(batch: Sequence[DecisionRequest]) -> list[tuple[float, ...]]
     for request in batch:
         ctx = request.context
         key = (ctx.disclosure, ctx.outcome_observability, ctx.monitoring,
-               ctx.explanation_reveals, ctx.policy)
+               ctx.explanation_reveals, ctx.explanation_reveals_company, ctx.policy)
         row = known.get(key)
         if row is None:
             policy = ctx.policy
@@ -192,6 +251,17 @@ def _parameter_rows(batch: Sequence[DecisionRequest]) -> list[tuple[float, ...]]
             known[key] = row
         rows.append(row)
     return rows
+
+
+def _commission_terms(contexts: Sequence[object]) -> dict[str, np.ndarray]:
+    """The agent's own pay term, when any request carries a contract and a weight on it."""
+    if all(c.commission is None or not c.policy.commission_weight for c in contexts):
+        return {}
+    return {
+        "commission": np.stack([c.commission if c.commission is not None
+                                else np.zeros(len(c.option_numbers)) for c in contexts]),
+        "commission_weight": np.array([c.policy.commission_weight for c in contexts]),
+    }
 
 
 class RationalBackend:
@@ -242,6 +312,8 @@ class RationalBackend:
             company_weight=params[:, 2],
             penalty_customer=params[:, 3],
             penalty_company=params[:, 4],
+            customer_detection=customer_detection(batch),
+            **_commission_terms(contexts),
         )
         values = rational_values(**arguments)
         columns = rational_choices(**arguments, noise=params[:, 5],

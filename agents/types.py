@@ -29,6 +29,7 @@ class RationalPolicy:
     penalty_customer: float = 0.5
     penalty_company: float = 0.5
     noise: float = 0.05
+    commission_weight: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -51,6 +52,14 @@ class DecisionContext:
     explanation_reveals: float = 1.0
     policy: RationalPolicy = field(default_factory=RationalPolicy)
     option_map: Mapping[int, str] | None = None
+    customer_observable_utility: np.ndarray | None = None
+    """The customer's utility over what it can ever observe (None: all of it)."""
+    commission: np.ndarray | None = None
+    """The agent's own pay per option under its contract (None: no contract)."""
+    contract_disclosed: bool = False
+    contract_detection: float = 0.0
+    explanation_reveals_company: float | None = None
+    """`explanation_reveals` for the company when it differs from the customer's."""
 
     @property
     def options(self) -> Mapping[int, str]:

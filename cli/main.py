@@ -19,7 +19,7 @@ from agents.errors import AnalysisError, RunDirectoryError, TinmenError
 from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.engine.run import run_scenario
-from sim.scenario.loader import load_scenario, read_yaml
+from sim.scenario.loader import load_scenario, prompt_warnings, read_yaml, validate_scenario
 from sim.scenario.reference import scenario_reference
 from sim.sweep.spec import load_plan
 
@@ -97,8 +97,9 @@ def is_sweep_file(file: str) -> bool:
 
 def validate_sweep(file: str, settings: Sequence[str]) -> str:
     """Plan a sweep file (every cell validated) and describe it in one line."""
-
     plan = load_plan(file, settings=settings)
+    for run in plan.runs[:: plan.spec.replicates]:  # one run per cell: render its templates
+        prompt_warnings(validate_scenario(plan.scenario_data(run), file), file)
     return (f"ok: {file} (sweep {plan.name}: {len(plan.cells)} cells x "
             f"{plan.spec.replicates} replicates = {len(plan.runs)} runs, base "
             f"{plan.base_file})")
@@ -106,7 +107,6 @@ def validate_sweep(file: str, settings: Sequence[str]) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate each file; print one line per file; exit 2 if any is invalid."""
-
     status = 0
     for file in args.files:
         try:
@@ -118,6 +118,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             status = 2
             continue
+        for warning in prompt_warnings(scenario, file):
+            print(f"warning: {warning}", file=sys.stderr)
         customers = sum(g.count for g in scenario.customers)
         agents = sum(a.count for a in scenario.agents)
         print(f"ok: {file} ({scenario.name}: {len(scenario.products)} products, "

@@ -97,3 +97,37 @@ def test_asymmetry_grid_sweep_runs(tmp_path):
     d = pd.read_parquet(tmp_path / "sweep" / "decisions")
     cells = d.groupby(["outcome_observability", "monitoring"]).size()
     assert len(cells) == 9 and set(cells) == {20}
+
+
+def test_design_scenarios_are_shipped_with_sweeps():
+    names = {f.name for f in FILES}
+    assert {"lemons.yaml", "commission_disclosure.yaml", "tin_men_one_message.yaml"} <= names
+    assert {"lemons_revealed.yaml", "commission_disclosure.yaml", "tin_men_layout.yaml"} <= {
+        p.name for p in SWEEPS}
+
+
+def test_tin_men_one_message_is_tin_men_with_one_user_message(tmp_path):
+    import json
+
+    one = load_scenario(SCENARIOS / "tin_men_one_message.yaml")
+    two = load_scenario(SCENARIOS / "tin_men.yaml")
+    assert one.products == two.products and one.customers == two.customers
+    assert one.companies == two.companies and one.information == two.information
+    run_scenario(one, tmp_path / "one", progress=False)
+    first = json.loads((tmp_path / "one" / "transcripts.jsonl").read_text().splitlines()[0])
+    (message,) = first["messages"]
+    text = message["content"]
+    assert message["role"] == "user"
+    assert text.index("You are a shopping assistant") < text.index("Products on offer:") \
+        < text.index("Customer: ") < text.index("Explanation: <") < text.index("Choice: <")
+
+
+def test_tin_men_layout_sweep_varies_only_the_prompt(tmp_path):
+    from sim.sweep.session import run_sweep
+    from sim.sweep.spec import load_plan
+
+    plan = load_plan(SCENARIOS / "sweeps" / "tin_men_layout.yaml",
+                     settings=["customers.0.count=2", "customers.1.count=2"], replicates=1)
+    assert [c["prompt"] for c in plan.cells] == ["one_message", "default"]
+    result = run_sweep(plan, tmp_path / "sweep", progress=False)
+    assert result.completed == 2

@@ -8,9 +8,10 @@ import mesa
 import numpy as np
 
 from agents.backends.base import Backend
-from agents.prompts import build_messages, render_listing, system_message, user_message
 from agents.types import DecisionContext, DecisionRequest, RationalPolicy, SamplingParams
+from sim.scenario.prompting import AgentPrompt, contract_context
 from sim.scenario.schema import AgentSpec
+from sim.world.visibility import commissions
 
 
 class ShoppingAgent(mesa.Agent):
@@ -30,7 +31,11 @@ class ShoppingAgent(mesa.Agent):
         self.policy = RationalPolicy(**spec.rational.model_dump())
         self.generation = 1
         self.warnings: list[str] = []
-        self._system_by_order: dict[bytes, str] = {}
+        self.prompt = AgentPrompt(model.scenario, spec, company_index, contract_context(spec))
+        self.prompt.set_agent(name, self.persona, self.warnings)
+        self.commission = commissions(spec.contract, model.market.product_ids,
+                                      model.market.margins[company_index])
+        self.contract_disclosed = spec.contract is not None and spec.contract.disclosed
         self._company_rows: dict[bytes, np.ndarray] = {}
 
     @property
@@ -41,28 +46,13 @@ class ShoppingAgent(mesa.Agent):
     def warn(self, text: str) -> None:
         """Append a company warning to the persona; prompts change from the next request."""
         self.warnings.append(text)
-        self._system_by_order.clear()
+        self.prompt.set_agent(self.name, self.persona, self.warnings)
 
     def replace(self) -> None:
         """Deploy a fresh agent in this one's place: persona reset, next generation."""
         self.warnings = []
         self.generation += 1
-        self._system_by_order.clear()
-
-    def system_text(self, order: np.ndarray) -> str:
-        """The shared system message for a listing order (cached: it repeats every tick).
-
-        Every request with the same order gets the same string object, which keeps memory
-        flat and lets the recorder store it once.
-        """
-        key = order.tobytes()
-        text = self._system_by_order.get(key)
-        if text is None:
-            listing = render_listing([self.model.listing_entries[i] for i in order.tolist()])
-            text = system_message(listing, self.company.name, self.company.persona,
-                                  self.persona)
-            self._system_by_order[key] = text
-        return text
+        self.prompt.set_agent(self.name, self.persona, self.warnings)
 
     def company_row(self, order: np.ndarray) -> np.ndarray:
         """The company's utility for each product of a listing order (cached per order)."""
@@ -75,20 +65,16 @@ class ShoppingAgent(mesa.Agent):
 
     def build_request(self, decision_id: str, customer: int, order: np.ndarray,
                       disclosure: str, seed: int, customer_row: np.ndarray,
-                      affordable_row: np.ndarray) -> DecisionRequest:
+                      affordable_row: np.ndarray, tick: int = 0) -> DecisionRequest:
         """One decision: the prompt for this customer plus the context a non-LLM needs.
 
         `customer_row` / `affordable_row` are the customer's utility and affordability per
         listed product, sliced for the whole tick at once by `MarketModel._build_requests`.
         """
         model = self.model
-        population = model.population
-        budget = float(population.budgets[customer])
         info = model.scenario.information
-        messages = build_messages(
-            self.system_text(order),
-            user_message(population.requests[customer], budget, disclosure, self.company.name),
-        )
+        messages = self.prompt.messages(order, model.customer_context(customer), disclosure,
+                                        tick)
         view = model.listing_view(order)
         context = DecisionContext(
             option_numbers=view.numbers,
@@ -100,9 +86,10 @@ class ShoppingAgent(mesa.Agent):
             disclosure=disclosure,
             outcome_observability=info.outcome_observability,
             monitoring=info.monitoring,
-            explanation_reveals=info.explanation_reveals,
+            explanation_reveals=model.reveals_customer,
             policy=self.policy,
             option_map=view.options,
+            **model.structure_context(self, customer, order),
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,

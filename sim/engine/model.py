@@ -32,9 +32,6 @@ import numpy as np
 from agents.backends.base import Backend
 from agents.backends.batch import generate_batched
 from agents.backends.wrappers import parsed_answer
-from agents.prompts import (
-    ListingEntry,
-)
 from agents.types import (
     Completion,
     DecisionRequest,
@@ -54,6 +51,7 @@ from sim.engine.tick import (
     transcript_records,
 )
 from sim.scenario.schema import Scenario
+from sim.scenario.visibility import never_observed, saw_label
 from sim.world.dynamics import MarketDynamics
 from sim.world.market import settle
 from sim.world.market_metrics import (
@@ -65,7 +63,12 @@ from sim.world.market_metrics import (
 )
 from sim.world.population import Market, Population, sample_population
 from sim.world.sanctions import SanctionDesk, draw_audits, find_violations, violation_details
-from sim.world.trust import observe, outcome_satisfaction, worst_feasible
+from sim.world.trust import experience_signals, observe, outcome_satisfaction, worst_feasible
+from sim.world.visibility import (
+    contract_detections,
+    observable_satisfaction,
+    observable_utility,
+)
 
 SEED_POPULATION = 0
 SEED_TICK = 1
@@ -73,6 +76,7 @@ SEED_OBSERVE = 2
 SEED_AUDIT = 3
 SEED_SWITCH = 4
 SEED_NETWORK = 5
+SEED_CONTRACT = 6
 
 
 def derived_rng(root_seed: int, *key: int) -> np.random.Generator:
@@ -97,11 +101,16 @@ class MarketModel(mesa.Model):
         self.market = Market.from_scenario(scenario)
         self.population: Population = sample_population(
             scenario, self.market, derived_rng(scenario.run.seed, SEED_POPULATION))
-        self.listing_entries = [
-            ListingEntry(name=p.name, price=p.price, description=p.description,
-                         attributes=tuple(p.attributes.items()), seller_text=p.seller_text)
-            for p in scenario.products
-        ]
+        self._customer_contexts: dict[int, dict[str, Any]] = {}
+        info = scenario.information
+        hidden = never_observed(info, self.market.attribute_names)
+        observable = observable_utility(self.population.utility, self.population.weights,
+                                        self.market.attributes, hidden)
+        self.customer_observable = None if observable is self.population.utility else observable
+        self.customer_saw = saw_label(info, self.market.attribute_names, "customer")
+        self.agent_saw = saw_label(info, self.market.attribute_names, "agent")
+        self._reveals_differ = info.reveals("company") != info.reveals("customer")
+        self.reveals_customer = info.reveals("customer")
         self.shopping_agents: list[ShoppingAgent] = []
         company_index = scenario.company_index()
         for spec in scenario.agents:
@@ -207,7 +216,7 @@ class MarketModel(mesa.Model):
                 affordable_rows[i] = affordable[row]
         return [
             agent.build_request(f"t{pending.tick}-{i}", customer, order, disclosure, seed,
-                                customer_rows[i], affordable_rows[i])
+                                customer_rows[i], affordable_rows[i], pending.tick)
             for i, (agent, customer, order, disclosure, seed) in enumerate(zip(
                 pending.agents, pending.customers.tolist(), pending.orders, pending.disclosures,
                 seeds, strict=True))
@@ -362,16 +371,31 @@ class MarketModel(mesa.Model):
         # A request the backend never answered tells the customer nothing about the agent:
         # no experience signal, so trust stays where it was.
         # Nor does a deferred answer, which served the customer a question, not a product.
-        satisfaction = np.where(np.isin(outcome.outcome, ("failed", "deferred")), np.nan,
-                                satisfaction)
+        no_signal = np.isin(outcome.outcome, ("failed", "deferred"))
+        satisfaction = np.where(no_signal, np.nan, satisfaction)
+        if self.customer_observable is not None:  # judged only on what the customer observes
+            satisfaction = observable_satisfaction(
+                self.customer_observable[customers], feasible, choice, outcome.purchased,
+                no_signal)
         seen = observe(derived_rng(seed, SEED_OBSERVE, tick).random((n, 2)),
                        np.array(pending.disclosures, dtype=object), readable,
-                       info.outcome_observability, info.explanation_reveals, satisfaction,
+                       info.outcome_observability, info.reveals("customer"), satisfaction,
                        outcome.override)
+        commission = np.array([a.commission[c] if bought else 0.0 for a, c, bought in zip(
+            pending.agents, choice.tolist(), outcome.purchased.tolist(), strict=True)])
+        contract_seen = np.zeros(n, dtype=bool)
+        signal = seen.signal
+        disclosed = np.array([a.contract_disclosed for a in pending.agents], dtype=bool)
+        if disclosed.any():
+            contract_seen = contract_detections(
+                derived_rng(seed, SEED_CONTRACT, tick).random(n), disclosed, commission,
+                outcome.override, info.contract_detection)
+            signal = experience_signals(seen.outcome_observed, satisfaction,
+                                        seen.explanation_seen | contract_seen, outcome.override)
         trust_before = trust_after = np.full(n, np.nan)
         if self.dynamics is not None:
             trust_before, trust_after = self.dynamics.learn(
-                tick, customers, companies, seen.signal, (pending.shoppers, pending.shop))
+                tick, customers, companies, signal, (pending.shoppers, pending.shop))
 
         audited = draw_audits(derived_rng(seed, SEED_AUDIT, tick).random(n), info.monitoring)
         violations = find_violations(
@@ -400,7 +424,9 @@ class MarketModel(mesa.Model):
         columns = {
             "agent_generation": generation, "margin_earned": margin,
             "outcome_observed": seen.outcome_observed, "explanation_seen": seen.explanation_seen,
-            "experience": seen.signal, "trust_before": trust_before, "trust_after": trust_after,
+            "contract_seen": contract_seen, "experience": signal, "agent_commission": commission,
+            "customer_saw": [self.customer_saw] * n, "agent_saw": [self.agent_saw] * n,
+            "trust_before": trust_before, "trust_after": trust_after,
             "audited": audited, "violation": violations.label, "sanctioned": sanctioned,
             "injection_exposed": exposed, "injection_success": nullable_bool(success),
         }
@@ -422,6 +448,41 @@ class MarketModel(mesa.Model):
             "sanctions": len(sanctions),
         }
         return Aftermath(columns, rows, sanctions, stats)
+
+    def structure_context(self, agent: ShoppingAgent, customer: int, order: np.ndarray
+                          ) -> dict[str, Any]:
+        """The decision-context fields of the information structure and the agent's contract.
+
+        Empty for today's structure (everything observable, no contract, one reveal rate),
+        so such requests are exactly what they always were.
+        """
+        if self.customer_observable is None and agent.spec.contract is None \
+                and not self._reveals_differ:
+            return {}
+        info = self.scenario.information
+        extra: dict[str, Any] = {}
+        if self.customer_observable is not None:
+            extra["customer_observable_utility"] = self.customer_observable[customer, order]
+        if agent.spec.contract is not None:
+            extra.update(commission=agent.commission[order],
+                         contract_disclosed=agent.contract_disclosed,
+                         contract_detection=info.contract_detection)
+        if self._reveals_differ:
+            extra["explanation_reveals_company"] = info.reveals("company")
+        return extra
+
+    def customer_context(self, customer: int) -> dict[str, Any]:
+        """What prompt templates see as `customer` (built once per customer)."""
+        context = self._customer_contexts.get(customer)
+        if context is None:
+            population = self.population
+            group = self.scenario.customers[int(population.group[customer])]
+            context = {"id": population.ids[customer], "group": group.group,
+                       "request": population.requests[customer],
+                       "budget": float(population.budgets[customer]),
+                       "fields": dict(group.fields)}
+            self._customer_contexts[customer] = context
+        return context
 
     def listing_view(self, order: np.ndarray) -> ListingView:
         """The numbers, names and ids of a listing order (cached by the order's bytes)."""

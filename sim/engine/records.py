@@ -44,9 +44,14 @@ DECISION_SCHEMA = pa.schema([
     ("budget", pa.float64()),
     ("price_paid", pa.float64()),
     ("margin_earned", pa.float64()),      # the company's margin on the purchase (0 if none)
+    ("agent_commission", pa.float64()),   # the agent's own pay under its contract (0 if none)
+    # who saw what before purchase: `|`-joined attribute names (price, margin included)
+    ("customer_saw", pa.string()),
+    ("agent_saw", pa.string()),
     # what the customer observed, and trust (trust columns null without `dynamics`)
     ("outcome_observed", pa.bool_()),     # drawn with prob. outcome_observability
     ("explanation_seen", pa.bool_()),     # disclosed to the customer and revealing
+    ("contract_seen", pa.bool_()),        # a disclosed contract exposed a steered purchase
     ("experience", pa.float64()),         # signal in [0, 1]; null when nothing was observed
     ("trust_before", pa.float64()),       # customer's trust in the company before the decision
     ("trust_after", pa.float64()),        # ... after its own experience (before word of mouth)

@@ -147,7 +147,22 @@ def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     resolve_relative_paths(data, Path(path).resolve().parent)
     scenario = validate_scenario(data, str(path))
     check_referenced_files(scenario, str(path))
+    prompt_warnings(scenario, str(path))
     return scenario
+
+
+def prompt_warnings(scenario: Scenario, source: str) -> list[str]:
+    """Render every prompt template once against the scenario; return layout warnings.
+
+    A template that fails to render (an unknown attribute, a sandbox violation) is a
+    one-line `ScenarioError` naming the file and the template's dotted key.
+    """
+    from sim.scenario.prompting import TemplateError, check_prompts
+
+    try:
+        return check_prompts(scenario, source)
+    except TemplateError as exc:
+        raise ScenarioError(f"{source}: {exc.key}: {exc.message}") from None
 
 
 def resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
@@ -231,7 +246,8 @@ def dotted_path(loc: Sequence[str | int]) -> str:
         if isinstance(item, str) and i > 0 and item in UNION_TAGS and isinstance(loc[i - 1], str):
             if loc[i - 1] in ("budget", "attribute_weights", "network"):
                 continue
-        if isinstance(item, str) and ("[" in item or item.startswith("function-")):
+        if isinstance(item, str) and ("[" in item or item.startswith("function-")
+                                      or item == "PromptSpec"):  # a union member's name
             continue
         parts.append(str(item))
     return ".".join(parts)
@@ -294,7 +310,7 @@ def _model_in(annotation: Any, tag: str | None) -> type[BaseModel] | None:
     if tag is not None:
         for candidate in vars(schema).values():
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                if candidate.__name__.lower() == tag:
+                if candidate.__name__.lower() == tag.lower():
                     return candidate
         return None
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):

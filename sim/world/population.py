@@ -14,6 +14,7 @@ import numpy as np
 from agents.prompts import format_amount
 from sim.scenario.edge_list import customer_ids
 from sim.scenario.schema import CustomerGroup, Dirichlet, LogNormal, Scenario, Uniform
+from sim.scenario.visibility import visible_attributes
 from sim.world.market import attribute_matrix, company_utilities, customer_utilities
 
 
@@ -151,8 +152,12 @@ def sample_population(scenario: Scenario, market: Market, rng: np.random.Generat
                                  np.concatenate(parts["pw"]), budgets, market.attributes,
                                  market.prices)
     group_index = np.concatenate(parts["group"])
+    # A customer asks only for what it can see: hidden attributes never enter its request.
+    seen = np.array([a in visible_attributes(scenario.information, [a], "customer")
+                     for a in market.attribute_names], dtype=bool)
+    stated = weights if seen.all() else weights * seen
     requests = tuple(
-        render_request(scenario.customers[g], market, utility[i], weights[i], budgets[i])
+        render_request(scenario.customers[g], market, utility[i], stated[i], budgets[i])
         for i, g in enumerate(group_index)
     )
     return Population(ids=customer_ids(scenario), group=group_index, budgets=budgets,

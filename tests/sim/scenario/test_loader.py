@@ -152,11 +152,9 @@ def test_duplicate_keys_are_refused(write_yaml):
     assert "the key 'ticks' appears twice" in message and "line" in message
 
 
-def test_unwired_knob_is_refused_not_ignored(write_yaml):
-    data = mini_scenario(information={"customer_visible_attributes": ["electric"]})
-    assert "not yet used by the engine" in error_of(write_yaml(data))
-    data = mini_scenario(information={"customer_visible_attributes": ["electrc"]})
+def test_information_attribute_must_be_known(write_yaml):
+    data = mini_scenario(information={"attributes": {"electrc": {"seen_by": ["agent"]}}})
     assert "did you mean 'electric'?" in error_of(write_yaml(data, "typo.yaml"))
-    data = mini_scenario(information={"customer_visible_attributes": "all"})
-    assert load_scenario(write_yaml(data, "all.yaml")).information.customer_visible_attributes \
-        is None
+    data = mini_scenario(information={"attributes": {"electric": {"seen_by": ["agent"]}}})
+    assert load_scenario(write_yaml(data)).information.attributes["electric"].seen_by == (
+        "agent",)
