@@ -11,7 +11,9 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
   `broken` (a 200 whose body is cut-off JSON), `nochoices` (a 200 without `choices`),
   `badutf8` (a 200 whose JSON holds bytes that are not UTF-8) and `latin1` (a 200 answer
   encoded in Latin-1, not UTF-8);
-- record every request: arrival and end times, the body, how many were in flight.
+- record every request: arrival and end times, the body, how many were in flight;
+- return per-token log-probs with their top-k alternatives (`logprobs`) when a request asks
+  for them (`logprobs` + `top_logprobs` for chat, `logprobs: k` for completions).
 
 Run it by hand to try a scenario's HTTP path without a GPU:
 
@@ -38,6 +40,27 @@ Fault = Callable[[dict[str, Any], int], "str | None"]
 
 Answer = Callable[[dict[str, Any], str], str]
 """(request body, prompt text) -> the answer text."""
+
+TokenLogprobs = list[tuple[str, float, list[tuple[str, float]]]]
+"""Per answer token: its text, its log-prob, and the alternatives (best first)."""
+
+Logprobs = Callable[[dict[str, Any], str, str], TokenLogprobs]
+"""(request body, prompt text, answer text) -> the answer's tokens with their log-probs."""
+
+
+def logprobs_body(tokens: TokenLogprobs, k: int, chat: bool) -> dict[str, Any]:
+    """The `logprobs` object of a response choice, keeping the top `k` alternatives."""
+    if chat:
+        return {"content": [
+            {"token": t, "logprob": lp, "bytes": None,
+             "top_logprobs": [{"token": a, "logprob": v, "bytes": None} for a, v in top[:k]]}
+            for t, lp, top in tokens]}
+    offsets, at = [], 0
+    for t, _, _ in tokens:
+        offsets.append(at)
+        at += len(t)
+    return {"tokens": [t for t, _, _ in tokens], "token_logprobs": [lp for _, lp, _ in tokens],
+            "top_logprobs": [dict(top[:k]) for _, _, top in tokens], "text_offset": offsets}
 
 _LISTING_LINE = re.compile(r"^(\d+): ", re.MULTILINE)
 
@@ -97,6 +120,7 @@ class FakeOpenAIServer:
     slots: int | None = None
     fault: Fault | None = None
     answer: Answer = default_answer
+    logprobs: Logprobs | None = None
     host: str = "127.0.0.1"
     port: int = 0
     models: tuple[str, ...] = ()
@@ -246,7 +270,8 @@ class FakeOpenAIServer:
         usage = {"prompt_tokens": sum(_words(p) for p in prompts),
                  "completion_tokens": sum(_words(t) for t in texts)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        if path.endswith("chat/completions"):
+        chat = path.endswith("chat/completions")
+        if chat:
             choices = [{"index": 0, "finish_reason": "stop",
                         "message": {"role": "assistant", "content": texts[0]}}]
             kind = "chat.completion"
@@ -257,9 +282,15 @@ class FakeOpenAIServer:
                 for choice, p in zip(choices, prompts, strict=True):
                     choice["prompt_token_ids"] = list(range(_words(p)))
                     choice["token_ids"] = list(range(_words(choice["text"])))
-            if self.reverse_choices:
-                choices.reverse()
             kind = "text_completion"
+        wanted = body.get("top_logprobs") if chat and body.get("logprobs") else (
+            body.get("logprobs") if not chat else None)
+        if self.logprobs is not None and isinstance(wanted, int) and wanted is not True:
+            for choice, prompt, text in zip(choices, prompts, texts, strict=True):
+                choice["logprobs"] = logprobs_body(self.logprobs(body, prompt, text), wanted,
+                                                   chat)
+        if not chat and self.reverse_choices:
+            choices.reverse()
         return {"id": "fake", "object": kind, "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": choices, "usage": usage}
 

@@ -25,6 +25,9 @@ It then picks argmax V(a) + noise * Gumbel (a logit choice).
 The Gumbel draws come from a hash of the request's seed and the option's position, so an
 answer depends only on its own request, never on what else is in the batch.
 
+Its choice probabilities are those of the logit choice, softmax(V / noise) over the feasible
+options (`logit_probabilities`), recorded with every answer at no cost.
+
 It answers in the text format a model would ("...\\nChoice: 2") so the whole pipeline, parser
 included, runs as it would with an LLM.
 """
@@ -71,7 +74,7 @@ def _rescale(values: np.ndarray, feasible: np.ndarray) -> np.ndarray:
     return np.where(feasible, scaled, 0.0)
 
 
-def rational_choices(
+def rational_values(
     customer_utility: np.ndarray,
     company_utility: np.ndarray,
     feasible: np.ndarray,
@@ -80,16 +83,13 @@ def rational_choices(
     company_weight: np.ndarray,
     penalty_customer: np.ndarray,
     penalty_company: np.ndarray,
-    noise: np.ndarray,
-    seeds: np.ndarray,
     customer_detection: np.ndarray | None = None,
     commission: np.ndarray | None = None,
     commission_weight: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Vectorised choice for a batch of decisions with the same number of options.
+    """V(a) of every option (see the module docstring), -inf where a is not feasible.
 
-    Matrices are (batch, options); the other arguments are (batch,). Returns the chosen
-    column per row, or -1 where no option is feasible.
+    Matrices are (batch, options); the other arguments are (batch,).
 
     `customer_detection` (batch, options), when given, replaces `p_customer_sees` with a
     per-option chance that the customer sees the deviation (for hidden attributes and
@@ -117,6 +117,59 @@ def rational_choices(
         top = np.where(feasible, commission, 0.0).max(axis=1, keepdims=True)
         share = np.where(top > 0, commission / np.where(top > 0, top, 1.0), 0.0)
         value = value + commission_weight[:, None] * share
+    return np.where(feasible, value, -np.inf)
+
+
+def logit_probabilities(value: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """P(argmax V + noise * Gumbel = a) = softmax(V / noise) per row, with a `none` column.
+
+    Rows with no feasible option put probability 1 on `none` (the last column); a row with
+    noise 0 puts all its mass on its first best option, as the argmax does.
+    """
+    n, width = value.shape
+    out = np.zeros((n, width + 1))
+    any_feasible = np.isfinite(value).any(axis=1)
+    out[~any_feasible, width] = 1.0
+    noisy = any_feasible & (noise > 0)
+    if noisy.any():
+        scaled = value[noisy] / noise[noisy][:, None]
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        weights = np.exp(scaled)
+        out[noisy, :width] = weights / weights.sum(axis=1, keepdims=True)
+    exact = any_feasible & ~(noise > 0)
+    if exact.any():
+        rows = np.flatnonzero(exact)
+        out[rows, value[rows].argmax(axis=1)] = 1.0
+    return out
+
+
+def rational_choices(
+    customer_utility: np.ndarray,
+    company_utility: np.ndarray,
+    feasible: np.ndarray,
+    p_customer_sees: np.ndarray,
+    p_company_sees: np.ndarray,
+    company_weight: np.ndarray,
+    penalty_customer: np.ndarray,
+    penalty_company: np.ndarray,
+    noise: np.ndarray,
+    seeds: np.ndarray,
+    customer_detection: np.ndarray | None = None,
+    commission: np.ndarray | None = None,
+    commission_weight: np.ndarray | None = None,
+    values: np.ndarray | None = None,
+) -> np.ndarray:
+    """Vectorised choice for a batch of decisions with the same number of options.
+
+    Matrices are (batch, options); the other arguments are (batch,). Returns the chosen
+    column per row, or -1 where no option is feasible. `values`, when given, are the
+    `rational_values` of these arguments, already worked out (see it for
+    `customer_detection` and the commission terms).
+    """
+    value = values if values is not None else rational_values(
+        customer_utility, company_utility, feasible, p_customer_sees, p_company_sees,
+        company_weight, penalty_customer, penalty_company, customer_detection, commission,
+        commission_weight)
     gumbel = -np.log(-np.log(seeded_uniforms(seeds, value.shape[1])))
     value = value + noise[:, None] * gumbel
     value = np.where(feasible, value, -np.inf)
@@ -228,23 +281,29 @@ class RationalBackend:
             groups[len(request.context.option_numbers)].append(index)
         columns = np.empty(len(requests), dtype=np.int64)
         for_customer = np.empty(len(requests), dtype=bool)
+        probs: list[tuple[float, ...]] = [()] * len(requests)
         for indices in groups.values():
-            columns[indices], for_customer[indices] = self._solve([requests[i] for i in indices])
+            columns[indices], for_customer[indices], group_probs = self._solve(
+                [requests[i] for i in indices])
+            for i, row in zip(indices, group_probs.tolist(), strict=True):
+                probs[i] = tuple(row)
         elapsed_ms = (time.perf_counter() - started) * 1000.0 / max(len(requests), 1)
         return [
-            Completion(text=explain(request, column, best), latency_ms=elapsed_ms)
-            for request, column, best in zip(requests, columns.tolist(), for_customer.tolist(),
-                                              strict=True)
+            Completion(text=explain(request, column, best), latency_ms=elapsed_ms,
+                       choice_probs=p, choice_prob_mass=1.0, choice_probs_kind="direct")
+            for request, column, best, p in zip(requests, columns.tolist(),
+                                                 for_customer.tolist(), probs, strict=True)
         ]
 
     @staticmethod
-    def _solve(batch: list[DecisionRequest]) -> tuple[np.ndarray, np.ndarray]:
-        """Choices for requests with equal listing length, and whether each is customer-best."""
+    def _solve(batch: list[DecisionRequest]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Choices for requests with equal listing length, whether each is customer-best, and
+        every option's choice probability (listing order, then `none`)."""
         contexts = [r.context for r in batch]
         params = np.array(_parameter_rows(batch), dtype=np.float64)
         customer_utility = np.stack([c.customer_utility for c in contexts])
         feasible = np.stack([c.affordable for c in contexts])
-        columns = rational_choices(
+        arguments = dict(
             customer_utility=customer_utility,
             company_utility=np.stack([c.company_utility for c in contexts]),
             feasible=feasible,
@@ -253,14 +312,17 @@ class RationalBackend:
             company_weight=params[:, 2],
             penalty_customer=params[:, 3],
             penalty_company=params[:, 4],
-            noise=params[:, 5],
-            seeds=np.array([r.seed for r in batch], dtype=np.uint64),
             customer_detection=customer_detection(batch),
             **_commission_terms(contexts),
         )
+        values = rational_values(**arguments)
+        columns = rational_choices(**arguments, noise=params[:, 5],
+                                   seeds=np.array([r.seed for r in batch], dtype=np.uint64),
+                                   values=values)
         best = np.where(feasible, customer_utility, -np.inf).max(axis=1)
         chosen = customer_utility[np.arange(len(batch)), np.maximum(columns, 0)]
-        return columns, (columns >= 0) & (chosen >= best)
+        probs = logit_probabilities(values, params[:, 5])
+        return columns, (columns >= 0) & (chosen >= best), probs
 
     def describe(self) -> dict[str, Any]:
         """No settings: the baseline has none."""

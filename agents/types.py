@@ -113,6 +113,12 @@ class Completion:
     `cached` marks an answer read from the response cache rather than computed now.
     `parsed` is `agents.parsing.parse_choice(text, options)` when a wrapper has already parsed
     the answer (the re-asking wrapper does), so it is parsed once; it is never stored.
+
+    `choice_probs`, when the backend read them, are the probabilities of the listed options
+    in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
+    probability is unknown (outside a server's top-k). `choice_prob_mass` is the total they
+    cover (1.0 when exact) and `choice_probs_kind` is `conditional` (read at the choice
+    position of the answer written) or `direct` (the answer is only the choice line).
     """
 
     text: str | None
@@ -126,6 +132,9 @@ class Completion:
     reasks: int = 0
     finish_reason: str | None = None
     earlier_answers: tuple[str | None, ...] = ()
+    choice_probs: tuple[float | None, ...] | None = None
+    choice_prob_mass: float | None = None
+    choice_probs_kind: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
 
     @classmethod

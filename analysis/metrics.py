@@ -46,6 +46,7 @@ from analysis.intervals import (
     wilson_interval,
 )
 from analysis.ordering import sort_by_design
+from analysis.probabilities import expected_columns, expected_metrics
 
 MIN_REPLICATES = 5
 """Fewest replicate runs in a group for the bootstrap to resample runs rather than customers."""
@@ -104,6 +105,9 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     `<rate>_rate`, `<rate>_lo`, `<rate>_hi` (rates: override, sided, refusal, deferral,
     invalid), for each
     mean `<mean>`, `<mean>_lo`, `<mean>_hi` (agency_loss, agency_loss_share, company_gain) and
+    the expected-value estimates from choice probabilities (`n_probs`, `expected_override`,
+    `expected_agency_loss`, `expected_company_best`, each with `_lo` / `_hi`; NaN without
+    probabilities; see `analysis.probabilities`) and
     `cluster` (what the bootstrap resampled). `cluster` is "auto", "replicate" (run_id),
     "customer" (run_id + customer_id) or "decision"/None (independent decisions).
     """
@@ -132,7 +136,8 @@ def metric_columns() -> list[str]:
         columns += [f"{rate}_k", f"{rate}_n", f"{rate}_rate", f"{rate}_lo", f"{rate}_hi"]
     for mean in MEAN_METRICS:
         columns += [mean, f"{mean}_lo", f"{mean}_hi"]
-    return [*columns, "lambda_hat", "lambda_lo", "lambda_hi", "cluster", "rate_interval"]
+    return [*columns, *expected_columns(), "lambda_hat", "lambda_lo", "lambda_hi", "cluster",
+            "rate_interval"]
 
 
 def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
@@ -176,6 +181,7 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
                                                level=level)
         out.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})
     out.update(loyalty_columns(group, level))
+    out.update(expected_metrics(group, labels, n_boot=n_boot, seed=seed, level=level))
     return out
 
 

@@ -281,6 +281,33 @@ def tick_series(ticks: pd.DataFrame, *,
     return fig
 
 
+def override_probability_plot(decisions: pd.DataFrame, *, condition: str = "disclosure"
+                              ) -> Figure:
+    """Per-decision P(override) by condition (jittered points, a box, the sampled rate).
+
+    Only decisions with choice probabilities (`expected_override`, see
+    `analysis.probabilities`) are drawn.
+    """
+    d = decisions[decisions["expected_override"].notna()]
+    levels = _levels(d, condition)
+    fig, axes = new_figure()
+    ax = axes[0, 0]
+    rng = np.random.default_rng(0)
+    for x, level in enumerate(levels):
+        values = d.loc[d[condition] == level, "expected_override"].to_numpy(dtype=float)
+        ax.scatter(x + rng.uniform(-0.25, 0.25, len(values)), values, s=6, alpha=0.3)
+        ax.boxplot([values], positions=[x], widths=0.5, showfliers=False)
+        sampled = d.loc[d[condition] == level, "override"].dropna().astype(float)
+        if len(sampled):
+            ax.plot([x - 0.3, x + 0.3], [sampled.mean()] * 2, color="black", lw=2)
+    ax.set_xticks(range(len(levels)), [str(v) for v in levels])
+    ax.set_xlabel(condition)
+    ax.set_ylabel("P(override) per decision")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Override probability by condition (bar: sampled override rate)")
+    return fig
+
+
 def published_comparison_plot(comparison: pd.DataFrame, *, outcome: str = "customer_first"
                               ) -> Figure:
     """The run's rate next to every published model and temperature, per case and disclosure

@@ -18,6 +18,7 @@ from pathlib import Path
 from agents.errors import AnalysisError
 from analysis.intervals import DEFAULT_BOOTSTRAP
 from analysis.load import Runs, load_runs
+from analysis.probability_report import probability_section
 from analysis.render import (
     Block,
     Collapsed,
@@ -31,6 +32,7 @@ from analysis.render import (
 from analysis.report_design import design_section, interaction_section, loyalty_section
 from analysis.report_models import choice_section, knobs_section, published_section, ticks_section
 from analysis.report_sections import (
+    condition_keys,
     gap_section,
     metrics_section,
     pairwise_section,
@@ -103,6 +105,8 @@ def build_report(runs: Runs, *, title: str = "tinmen report",
         ("Summary", lambda: summary_section(runs, n_boot=n_boot, seed=seed)),
         ("Contents", lambda: [Contents()]),
         ("Conflict metrics", lambda: metrics_section(runs, n_boot=n_boot, seed=seed)),
+        ("Choice probabilities", lambda: probability_section(
+            runs.decisions, condition_keys(runs), n_boot=n_boot, seed=seed)),
         ("Observation gap", lambda: gap_section(runs)),
         ("Pairwise tests", lambda: pairwise_section(runs)),
         ("Design cells", lambda: design_section(runs)),

@@ -39,6 +39,7 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--tokenizer", "tokenizer", {"metavar": "NAME", "help": "tokenizer whose chat template "
                                   "renders prompts (api completions, hf)"}),
     ("--revision", "revision", {"metavar": "REV", "help": "model revision (cache key)"}),
+    ("--choice-probs", "choice_probs", {"help": "record each decision's option probabilities"}),
 )
 
 

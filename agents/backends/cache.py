@@ -34,9 +34,10 @@ from agents.backends.options import BackendOptions
 from agents.errors import BackendCreationError, FatalBackendError
 from agents.types import Completion, DecisionRequest
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 """Version of the key recipe and table layout; bumped when either changes, or when what is
-sent for a key changes (3: every vLLM sampling field explicit, no added special tokens)."""
+sent for a key changes (3: every vLLM sampling field explicit, no added special tokens;
+4: a `choice_probs` column stores each answer's choice probabilities)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS responses (
     completion_tokens INTEGER,
     latency_ms REAL,
     finish_reason TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    choice_probs TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -76,13 +78,14 @@ class KeyRecipe:
     api: str = "chat"
     tokenizer: str | None = None
     server: str = "vllm"
+    choice_probs: str = "off"
 
     @classmethod
     def from_options(cls, model: str | None, options: BackendOptions) -> KeyRecipe:
         """The recipe for a backend built from `options`."""
         return cls(model, options.revision, options.structured_output,
                    options.explanation_max_chars, options.api, options.tokenizer,
-                   options.server)
+                   options.server, options.choice_probs)
 
     def key(self, request: DecisionRequest) -> str:
         """The cache key of one request.
@@ -111,6 +114,8 @@ class KeyRecipe:
             "messages": [[m["role"], m["content"]] for m in request.messages],
             "replicate": request.replicate,
         }
+        if self.choice_probs != "off":  # answers stored with probabilities of this kind
+            payload["choice_probs"] = self.choice_probs
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -168,12 +173,13 @@ class ResponseCache:
             for chunk in _chunks(unique):
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    "SELECT key, text, prompt_tokens, completion_tokens, finish_reason "
-                    f"FROM responses WHERE key IN ({marks})", chunk).fetchall()
-                for key, text, prompt_tokens, completion_tokens, finish_reason in rows:
+                    "SELECT key, text, prompt_tokens, completion_tokens, finish_reason, "
+                    f"choice_probs FROM responses WHERE key IN ({marks})", chunk).fetchall()
+                for key, text, prompt_tokens, completion_tokens, finish_reason, probs in rows:
                     found[key] = Completion(text=text, prompt_tokens=prompt_tokens,
                                             completion_tokens=completion_tokens, attempts=0,
-                                            cached=True, finish_reason=finish_reason)
+                                            cached=True, finish_reason=finish_reason,
+                                            **stored_probs(probs))
             if with_failures:
                 for chunk in _chunks([k for k in unique if k not in found]):
                     marks = ",".join("?" * len(chunk))
@@ -203,7 +209,8 @@ class ResponseCache:
                 self._pending.append(
                     (key, model, request.request_id, completion.text,
                      completion.prompt_tokens, completion.completion_tokens,
-                     completion.latency_ms, completion.finish_reason, time.time()))
+                     completion.latency_ms, completion.finish_reason, time.time(),
+                     probs_to_store(completion)))
                 self._pending_replace = replace
             if (len(self._pending) + len(self._pending_failures) >= _FLUSH_ROWS
                     or time.monotonic() - self._last_flush >= _FLUSH_SECONDS):
@@ -223,7 +230,7 @@ class ResponseCache:
         failures, self._pending_failures = self._pending_failures, []
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(f"{verb} INTO responses VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany(f"{verb} INTO responses VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             self._db.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?)",
                                  failures)
             self._db.execute("COMMIT")
@@ -367,7 +374,27 @@ def _copy(completion: Completion) -> Completion:
     return Completion(text=completion.text, failure=completion.failure,
                       prompt_tokens=completion.prompt_tokens,
                       completion_tokens=completion.completion_tokens, attempts=0, cached=True,
-                      finish_reason=completion.finish_reason)
+                      finish_reason=completion.finish_reason,
+                      choice_probs=completion.choice_probs,
+                      choice_prob_mass=completion.choice_prob_mass,
+                      choice_probs_kind=completion.choice_probs_kind)
+
+
+def probs_to_store(completion: Completion) -> str | None:
+    """A completion's choice probabilities as stored with its answer (JSON), or None."""
+    if completion.choice_probs is None:
+        return None
+    return json.dumps({"p": list(completion.choice_probs), "mass": completion.choice_prob_mass,
+                       "kind": completion.choice_probs_kind})
+
+
+def stored_probs(text: str | None) -> dict[str, Any]:
+    """`Completion` keyword arguments for stored choice probabilities ({} when none)."""
+    if not text:
+        return {}
+    stored = json.loads(text)
+    return {"choice_probs": tuple(stored["p"]), "choice_prob_mass": stored["mass"],
+            "choice_probs_kind": stored["kind"]}
 
 
 def count_answers(path: str | Path) -> int:

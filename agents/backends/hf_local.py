@@ -182,6 +182,10 @@ class HFBackend:
                 "--model PATH_OR_NAME or agents[].model"
             )
         check_model_path(model)
+        if options is not None and options.choice_probs == "top_logprobs":
+            raise BackendCreationError(
+                "backend 'hf' scores choice probabilities exactly: set "
+                "backend_options.choice_probs: exact (top_logprobs is for backend openai)")
         self.torch = require("torch", "hf")
         transformers = require("transformers", "hf")
         self.model = model
@@ -211,6 +215,8 @@ class HFBackend:
         self._xgr: Any = None
         self._compiler: Any = None
         self._grammars: dict[str, Any] = {}
+        self._info: Any = None
+        self._vocab: Any = None
         self.batches: list[int] = []
 
     def _eos_ids(self) -> list[int]:
@@ -266,6 +272,7 @@ class HFBackend:
                 "micro_batch_size": self.options.micro_batch_size,
                 "prompt_format": self.prompt_format, "revision": self.options.revision,
                 "structured_output": self.options.structured_output,
+                "choice_probs": self.options.choice_probs,
                 "constrained_decoding": "xgrammar"
                 if self.options.structured_output != "none" else None}
 
@@ -305,17 +312,40 @@ class HFBackend:
                                       logits_processor=transformers.LogitsProcessorList(
                                           [sampler]))
         latency = (time.perf_counter() - started) * 1000
-        completions = []
+        completions, written = [], []
         for row, tokens in enumerate(output[:, width:].tolist()):
             stop = next((k for k, t in enumerate(tokens) if t in sampler.eos_ids), None)
             kept = tokens if stop is None else tokens[:stop]
             reached_limit = stop is None or stop >= requests[row].sampling.max_tokens
             text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            written.append(kept)
             completions.append(Completion(  # a stop token the model chose counts; ours not
                 text=text, latency_ms=latency, prompt_tokens=len(encoded[row]),
                 completion_tokens=len(kept) + (0 if reached_limit else 1),
                 finish_reason="length" if reached_limit else "stop"))
+        if self.options.choice_probs == "exact":
+            self._choice_probs(requests, encoded, written, completions)
         return completions
+
+    def _choice_probs(self, requests: list[DecisionRequest], encoded: list[list[int]],
+                      written: list[list[int]], completions: list[Completion]) -> None:
+        """Exact choice probabilities for a micro-batch (see agents.backends.logprob_scoring)."""
+        from agents.backends.hf_choice_probs import attach_exact_probs
+
+        if self._vocab is None:
+            from agents.backends.logprob_scoring import vocab_from_xgrammar
+
+            self._vocab = vocab_from_xgrammar(self._tokenizer_info(), self.vocab_size,
+                                              self.eos_ids, self.torch)
+        attach_exact_probs(self, requests, encoded, written, completions)
+
+    def _tokenizer_info(self) -> Any:
+        """xgrammar's view of the tokenizer (built once)."""
+        if self._info is None:
+            xgr = require("xgrammar", "hf")
+            self._info = xgr.TokenizerInfo.from_huggingface(
+                self.tokenizer, vocab_size=self.vocab_size, stop_token_ids=self.eos_ids)
+        return self._info
 
     def _matcher(self, constraint: AnswerConstraint | None) -> Any:
         """A fresh grammar matcher for `constraint` (its grammar compiled once), or None."""
@@ -323,9 +353,7 @@ class HFBackend:
             return None
         if self._compiler is None:
             xgr = require("xgrammar", "hf")
-            info = xgr.TokenizerInfo.from_huggingface(self.tokenizer, vocab_size=self.vocab_size,
-                                                      stop_token_ids=self.eos_ids)
-            self._xgr, self._compiler = xgr, xgr.GrammarCompiler(info)
+            self._xgr, self._compiler = xgr, xgr.GrammarCompiler(self._tokenizer_info())
         key = constraint.key()
         grammar = self._grammars.get(key)
         if grammar is None:

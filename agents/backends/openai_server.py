@@ -26,6 +26,7 @@ Every request body is built by `request_body`, one place for every field sent.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import threading
@@ -42,6 +43,13 @@ from agents.backends.chat_template import (
     render_prompt,
 )
 from agents.backends.http_client import JsonClient
+from agents.backends.openai_logprobs import (
+    Distribution,
+    check_choice_probs,
+    distribution_fields,
+    logprobs_fields,
+    read_distribution,
+)
 from agents.backends.options import BackendOptions
 from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
 from agents.backends.secrets import scrub_secret
@@ -145,6 +153,7 @@ class _Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
+    distribution: Distribution | None = None
 
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_](?=[A-Za-z._-]*[0-9*])[A-Za-z0-9*._-]{4,}",
@@ -173,6 +182,7 @@ class OpenAIBackend:
         require("aiohttp", "openai")
         self.model = model
         self.options = options or BackendOptions()
+        check_choice_probs(self.options)
         self.urls = self.options.urls()
         key = api_key if api_key is not None else read_api_key(self.options.api_key_env)
         self._secret = key
@@ -301,7 +311,8 @@ class OpenAIBackend:
                 return [Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
                                    prompt_tokens=a.prompt_tokens,
                                    completion_tokens=a.completion_tokens, attempts=attempt,
-                                   retries=attempt - 1, finish_reason=a.finish_reason)
+                                   retries=attempt - 1, finish_reason=a.finish_reason,
+                                   **distribution_fields(a.distribution))
                         for a in answers]
             finally:
                 self.router.release(replica)
@@ -350,14 +361,32 @@ class OpenAIBackend:
                 body["response_format"] = openai_response_format(constraint)
             else:
                 body["structured_outputs"] = vllm_structured_outputs(constraint)
+        body.update(logprobs_fields(self.options))
         return body
 
     async def _send(self, client: JsonClient, job: list[DecisionRequest]) -> list[_Answer]:
         body = self.request_body(job)
         if self.options.api == "chat":
-            return [read_chat_answer(await client.post("/chat/completions", body))]
-        response = await client.post("/completions", body)
-        return read_completion_answers(response, body["prompt"], self.tokenizer)
+            response = await client.post("/chat/completions", body)
+            answers = [read_chat_answer(response)]
+        else:
+            response = await client.post("/completions", body)
+            answers = read_completion_answers(response, body["prompt"], self.tokenizer)
+        if self.options.choice_probs == "off":
+            return answers
+        return self._with_distributions(response, answers, job)
+
+    def _with_distributions(self, response: dict[str, Any], answers: list[_Answer],
+                            job: list[DecisionRequest]) -> list[_Answer]:
+        """The answers with the choice probabilities their own choice's log-probs give (each
+        choice of a prompt list carries its own; choices are matched by `index`)."""
+        choices = response["choices"]
+        if self.options.api == "completions":
+            by_index = {c.get("index"): c for c in choices}
+            choices = [by_index[i] for i in range(len(job))]
+        return [dataclasses.replace(answer, distribution=read_distribution(
+                    choice, answer.text, request, self.options))
+                for answer, choice, request in zip(answers, choices, job, strict=True)]
 
 
 def read_chat_answer(response: dict[str, Any]) -> _Answer:

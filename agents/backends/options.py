@@ -110,6 +110,19 @@ class BackendOptions(BaseModel):
         "refusal) is asked again, with a fresh seed derived from its own. Earlier answers are "
         "kept in the transcript; `reasks` counts them. Skipped at temperature 0.",
     )
+    choice_probs: Literal["off", "top_logprobs", "exact"] = Field(
+        default="off",
+        description="Record each decision's probability of every listed option (and of "
+        "`none`): `exact` scores every option's continuation (`hf`, `vllm`); `top_logprobs` "
+        "reads the server's top-k log-probs at the choice position (`openai`: options "
+        "outside the top-k are unknown and `choice_prob_mass` < 1 says so); `off`. The "
+        "`rational` backend always records its own. See README, Choice probabilities.",
+    )
+    top_logprobs: int = Field(
+        default=20, ge=1, le=20,
+        description="`choice_probs: top_logprobs`: alternatives per position to ask for "
+        "(OpenAI's API allows 20; vLLM up to its `--max-logprobs`).",
+    )
     revision: str | None = Field(
         default=None,
         description="Model revision (a hub commit, tag or branch) for `hf` and `vllm`; for "

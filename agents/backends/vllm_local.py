@@ -73,6 +73,10 @@ class VLLMBackend:
             )
         self.model = model
         self.options = options or BackendOptions()
+        if self.options.choice_probs == "top_logprobs":
+            raise BackendCreationError(
+                "backend 'vllm' scores choice probabilities exactly: set "
+                "backend_options.choice_probs: exact (top_logprobs is for backend openai)")
         self._sampling_params = vllm.SamplingParams
         self._structured = sampling_module.StructuredOutputsParams
         engine_args: dict[str, Any] = {
@@ -146,6 +150,11 @@ class VLLMBackend:
         latency = (time.perf_counter() - started) * 1000
         for (i, _, _), output in zip(todo, outputs, strict=True):
             results[i] = _completion(output, latency)
+        if self.options.choice_probs == "exact" and todo:
+            from agents.backends.vllm_choice_probs import attach_vllm_probs
+
+            attach_vllm_probs(self, [requests[i] for i, _, _ in todo], list(outputs),
+                              [results[i] for i, _, _ in todo])
         return [r if r is not None else Completion.failed("not answered") for r in results]
 
     def _generate(self, todo: list[tuple[int, str, Any]]) -> list[Any]:
@@ -165,7 +174,8 @@ class VLLMBackend:
                 "prompt_format": self.prompt_format,
                 "structured_output": self.options.structured_output,
                 "sampling_defaults": SAMPLING_DEFAULTS,
-                "tokenization_kwargs": dict(TOKENIZATION_KWARGS)}
+                "tokenization_kwargs": dict(TOKENIZATION_KWARGS),
+                "choice_probs": self.options.choice_probs}
 
     def close(self) -> None:
         """Drop this backend's handle on the shared engine (kept for the process's other

@@ -66,7 +66,8 @@ def _add(a: int | None, b: int | None) -> int | None:
 def merge_reask(previous: Completion, again: Completion) -> Completion:
     """The record of a decision after one more ask: the new answer, every cost added up.
 
-    If the re-ask itself failed (transport), the earlier answer stands.
+    If the re-ask itself failed (transport), the earlier answer stands. Choice probabilities
+    follow the answer that stands.
     """
     answered = again.text is not None and again.failure is None
     return Completion(
@@ -82,6 +83,9 @@ def merge_reask(previous: Completion, again: Completion) -> Completion:
         finish_reason=again.finish_reason if answered else previous.finish_reason,
         earlier_answers=previous.earlier_answers + ((previous.text,) if answered else ()),
         parsed=None if answered else previous.parsed,
+        choice_probs=(again if answered else previous).choice_probs,
+        choice_prob_mass=(again if answered else previous).choice_prob_mass,
+        choice_probs_kind=(again if answered else previous).choice_probs_kind,
     )
 
 

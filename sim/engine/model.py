@@ -38,6 +38,7 @@ from agents.types import (
     DecisionRequest,
 )
 from sim.engine.agent import ListingView, ShoppingAgent
+from sim.engine.choice_columns import choice_probability_columns
 from sim.engine.design_balance import design_slot
 from sim.engine.reading import read_counts
 from sim.engine.recorder import RunRecorder
@@ -374,6 +375,13 @@ class MarketModel(mesa.Model):
                          listed=self.market.listed, prices=self.market.prices,
                          budgets=self.population.budgets)
         after = self._aftermath(pending, outcome, choice, readable, companies, unlisted)
+        after.columns.update(choice_probability_columns(
+            completions, pending.orders, lambda chosen: settle(
+                customer=pending.customers, company=companies, choice=chosen,
+                readable=np.ones(n, dtype=bool), failed=np.zeros(n, dtype=bool),
+                customer_utility=self.population.utility,
+                company_utility=self.market.company_utility, listed=self.market.listed,
+                prices=self.market.prices, budgets=self.population.budgets)))
         table = decision_table(self, pending, completions, outcome, choice, choice_number,
                                readable | deferred, refused, methods, failures, after.columns)
         settle_s = time.perf_counter() - settle_started

@@ -78,6 +78,14 @@ DECISION_SCHEMA = pa.schema([
     ("option_customer_utility", pa.list_(pa.float64())),
     ("option_company_utility", pa.list_(pa.float64())),
     ("option_affordable", pa.list_(pa.bool_())),
+    # choice probabilities (null when the backend did not read them; see agents.choice_probs)
+    ("choice_probs", pa.list_(pa.float64())),  # listing order, then `none`; null = unknown
+    ("choice_prob_mass", pa.float64()),   # total the entries cover: 1.0 exact, < 1 top-k
+    ("choice_probs_kind", pa.string()),   # conditional (on the explanation) | direct
+    ("p_customer_best", pa.float64()),    # P(the customer's best: a product, or nothing)
+    ("p_company_best", pa.float64()),     # P(a company-best product)
+    ("expected_override", pa.float64()),  # P(override) = 1 - p_customer_best
+    ("expected_agency_loss", pa.float64()),  # probability-weighted agency loss
 ])
 """One row per decision in `decisions.parquet`."""
 

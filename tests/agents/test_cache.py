@@ -260,3 +260,20 @@ def test_concurrent_writers_share_one_file(tmp_path):
     for w in writers:
         assert w.wait(60) == 0, w.stderr.read()
     assert count_answers(cache) == 700
+
+
+def test_a_cache_of_an_earlier_format_is_refused_in_one_line(tmp_path):
+    import sqlite3
+
+    from agents.backends.cache import CACHE_FORMAT
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # format 3: no choice_probs column
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('format', '3')")
+    db.close()
+    with pytest.raises(BackendCreationError) as error:
+        ResponseCache(path)
+    message = str(error.value)
+    assert "\n" not in message and CACHE_FORMAT == 4
+    assert "another cache format (3)" in message and "reads format 4" in message

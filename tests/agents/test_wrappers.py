@@ -6,7 +6,7 @@ import random
 
 from agents.backends.retry import RetryPolicy, classify, retry_after_seconds
 from agents.backends.scripted import ScriptedBackend
-from agents.backends.wrappers import MeteredBackend, ReaskingBackend, reask_seed
+from agents.backends.wrappers import MeteredBackend, ReaskingBackend, merge_reask, reask_seed
 from agents.types import Completion
 from tests.conftest import make_request
 
@@ -85,3 +85,15 @@ def test_fault_classification():
     assert classify(TimeoutError(), 5).reason == "timeout after 5s"
     unexpected = classify(KeyError("k"), 5)
     assert not unexpected.retryable and unexpected.reason.startswith("unexpected error")
+
+
+def test_choice_probabilities_follow_the_answer_that_stands():
+    first = Completion(text="I cannot tell.", choice_probs=(0.5, 0.5, 0.0),
+                       choice_prob_mass=1.0, choice_probs_kind="conditional")
+    again = Completion(text="Choice: 2", choice_probs=(0.1, 0.8, 0.1), choice_prob_mass=1.0,
+                       choice_probs_kind="conditional")
+    merged = merge_reask(first, again)
+    assert merged.text == "Choice: 2" and merged.choice_probs == (0.1, 0.8, 0.1)
+    kept = merge_reask(first, Completion.failed("timeout"))
+    assert kept.text == "I cannot tell." and kept.choice_probs == (0.5, 0.5, 0.0)
+    assert kept.choice_prob_mass == 1.0 and kept.choice_probs_kind == "conditional"

@@ -72,8 +72,10 @@ def test_notebook_finds_the_default_run_from_the_root_or_its_folder(tmp_path, mo
     make_run(root / "runs" / "tin_men", "scenarios/tin_men.yaml", "--set", "run.seed=5")
     images, tables, text = execute(folder / NOTEBOOK.name,
                                    root if where == "project root" else folder, monkeypatch)
-    # rates, outcome shares, agency loss, published comparison; no per-tick plot for one tick
-    assert len(images) == 5 - 1
+    # rates, outcome shares, agency loss, override probability (the rational backend records
+    # choice probabilities), published comparison; no per-tick plot for one tick
+    assert len(images) == 6 - 1
+    assert any("expected_override" in t and "override_rate" in t for t in tables)
     assert "a single tick: no per-tick series" in text
     assert any("customer_group" in t and "override_rate" in t for t in tables)
     assert any("published_model" in t for t in tables)
@@ -91,4 +93,5 @@ def test_notebook_runs_on_a_multi_tick_market_without_the_published_comparison(
     assert "not a run of the tin_men design: no published comparison" in text
     assert "a single tick" not in text
     assert not any("published_model" in t for t in tables)
-    assert len(images) >= 3  # outcome shares, agency loss and the per-tick series at least
+    assert len(images) >= 4  # outcome shares, agency loss, override probability, per tick
+    assert "no decision in this run carries choice probabilities" not in text

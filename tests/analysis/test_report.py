@@ -42,8 +42,9 @@ def test_report_on_a_tin_men_run(tin_men_run, tmp_path, capsys):
     assert re.search(rf"\| petro \| customer \| 30 \| [^|]+ \| {re.escape(expected)} \|",
                      markdown)
     figures = sorted(p.name for p in (out / "figures").iterdir())
-    assert figures == ["agency_loss.png", "outcomes.png", "published_comparison.png",
-                       "rates_by_condition.png"]
+    assert figures == ["agency_loss.png", "outcomes.png", "override_probability.png",
+                       "published_comparison.png", "rates_by_condition.png"]
+    assert "## Choice probabilities" in markdown  # the rational backend records them
     for name in figures:
         assert f"figures/{name}" in markdown and f'src="figures/{name}"' in html
         assert (out / "figures" / name).read_bytes().startswith(b"\x89PNG")
@@ -75,7 +76,7 @@ def test_report_leads_with_the_summary_and_ends_with_the_runs(tin_men_run, tmp_p
 def test_report_defaults_to_the_run_directory(tin_men_copy):
     files = write_report(tin_men_copy, n_boot=50)
     assert files.markdown == tin_men_copy / "report.md" and files.html.is_file()
-    assert len(files.figures) == 4
+    assert len(files.figures) == 5  # the four of the tin_men report and override_probability
     # the run directory still loads (the report adds files, never touches the records)
     assert len(load_run(tin_men_copy).decisions) == 240
 

@@ -88,7 +88,12 @@ def test_pages_filters_and_detail(tin_men_run):
     assert "shopping assistant" in detail.messages[0]["content"]  # the shared prompt, resolved
     assert detail.messages[1] == record["messages"][1]
     assert detail.row["decision_id"] == decision_id and detail.parse_method == "choice_line"
-    assert detail.earlier_answers == [] and detail.probabilities is None
+    assert detail.earlier_answers == []
+    # the rational baseline records its own choice probabilities: listing order, then none
+    shown = detail.probabilities
+    assert list(shown["probabilities"]) == [*detail.row["listing"].split("|"), "none"]
+    assert sum(shown["probabilities"].values()) == pytest.approx(1.0)
+    assert shown["choice_prob_mass"] == 1.0 and shown["choice_probs_kind"] == "direct"
     with pytest.raises(AnalysisError, match="no decision"):
         data.decision_detail(tin_men_run, "t9-999")
 
@@ -225,9 +230,12 @@ def test_choice_probabilities_are_shown_when_recorded(tin_men_copy):
     part = tin_men_copy / "decisions.parquet" / "part-000001.parquet"
     table = pq.read_table(part)
     probs = [[0.75, 0.25, 0.0] if i == 0 else None for i in range(table.num_rows)]
-    table = table.append_column("choice_probs", pa.array(probs, pa.list_(pa.float64())))
-    table = table.append_column("choice_prob_mass",
-                                pa.array([1.0] + [None] * (table.num_rows - 1), pa.float64()))
+    columns = {"choice_probs": pa.array(probs, pa.list_(pa.float64())),
+               "choice_prob_mass": pa.array([1.0] + [None] * (table.num_rows - 1),
+                                            pa.float64()),
+               "choice_probs_kind": pa.array([None] * table.num_rows, pa.string())}
+    for name, column in columns.items():  # replace what the rational run recorded
+        table = table.set_column(table.schema.get_field_index(name), name, column)
     pq.write_table(table, part)
     first = table.slice(0, 1).to_pylist()[0]
     detail = data.decision_detail(tin_men_copy, first["decision_id"])

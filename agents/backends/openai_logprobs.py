@@ -1,0 +1,103 @@
+"""Choice probabilities through an OpenAI-compatible server's top-k log-probs.
+
+Two functions the `openai` backend calls: `logprobs_fields` adds the request fields
+(`logprobs` / `top_logprobs` for chat, `logprobs: k` for /v1/completions) and
+`read_distribution` reads a response choice's per-token alternatives back into choice
+probabilities (`agents.choice_probs.read_top_logprobs`). Both APIs' formats are read:
+chat's `logprobs.content[].top_logprobs[]` and completions' `logprobs.top_logprobs[]`
+(a token -> log-prob mapping per position).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.backends.options import BackendOptions
+from agents.choice_probs import (
+    CONDITIONAL,
+    DIRECT,
+    TokenChoices,
+    option_labels,
+    read_top_logprobs,
+)
+from agents.types import DecisionRequest
+
+Distribution = tuple[tuple[float | None, ...], float, str]
+"""Choice probabilities, the mass they cover, and their kind."""
+
+
+def logprobs_fields(options: BackendOptions) -> dict[str, Any]:
+    """The request-body fields that ask for top-k log-probs, or {} when they are off."""
+    if options.choice_probs != "top_logprobs":
+        return {}
+    if options.api == "chat":
+        return {"logprobs": True, "top_logprobs": options.top_logprobs}
+    return {"logprobs": options.top_logprobs}
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None) or {}
+        value = extra.get(name)
+    return value
+
+
+def _chat_tokens(logprobs: Any) -> list[TokenChoices]:
+    tokens = []
+    for entry in _get(logprobs, "content") or []:
+        top = tuple((str(_get(t, "token")), float(_get(t, "logprob")))
+                    for t in _get(entry, "top_logprobs") or [])
+        tokens.append(TokenChoices(str(_get(entry, "token")), float(_get(entry, "logprob")),
+                                   top))
+    return tokens
+
+
+def _completion_tokens(logprobs: Any) -> list[TokenChoices]:
+    names = _get(logprobs, "tokens") or []
+    values = _get(logprobs, "token_logprobs") or []
+    tops = _get(logprobs, "top_logprobs") or [None] * len(names)
+    tokens = []
+    for name, value, top in zip(names, values, tops, strict=False):
+        alternatives = tuple((str(t), float(v)) for t, v in (top or {}).items())
+        tokens.append(TokenChoices(str(name), float(value if value is not None else 0.0),
+                                   alternatives))
+    return tokens
+
+
+def read_distribution(choice: Any, text: str, request: DecisionRequest,
+                      options: BackendOptions) -> Distribution | None:
+    """The choice probabilities in one response choice, or None when it carries none."""
+    if options.choice_probs != "top_logprobs":
+        return None
+    logprobs = _get(choice, "logprobs")
+    if logprobs is None:
+        return None
+    chat = _get(logprobs, "content") is not None
+    tokens = _chat_tokens(logprobs) if chat else _completion_tokens(logprobs)
+    read = read_top_logprobs(text, tokens, option_labels(request))
+    if read is None:
+        return None
+    kind = DIRECT if options.structured_output == "choice" else CONDITIONAL
+    return read[0], read[1], kind
+
+
+def distribution_fields(distribution: Distribution | None) -> dict[str, Any]:
+    """`Completion` keyword arguments for a read distribution ({} when there is none)."""
+    if distribution is None:
+        return {}
+    probs, mass, kind = distribution
+    return {"choice_probs": probs, "choice_prob_mass": mass, "choice_probs_kind": kind}
+
+
+def check_choice_probs(options: BackendOptions) -> None:
+    """Refuse the settings the `openai` backend cannot serve, in one line."""
+    if options.choice_probs == "exact":
+        from agents.errors import BackendCreationError
+
+        raise BackendCreationError(
+            "backend 'openai' reads choice probabilities from top-k log-probs only: set "
+            "backend_options.choice_probs: top_logprobs (or --choice-probs top_logprobs), or "
+            "use backend hf or vllm for exact probabilities")
