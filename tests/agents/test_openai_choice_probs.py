@@ -10,6 +10,7 @@ import pytest
 from agents.backends.openai_logprobs import read_distribution
 from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
+from agents.backends.overrides import BackendOverrides
 from agents.choice_probs import TokenChoices, read_top_logprobs
 from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer
@@ -112,10 +113,12 @@ PROB_COLUMNS = ["decision_id", "choice", "choice_probs", "choice_prob_mass", "ch
 
 def test_the_cache_stores_the_probabilities_and_replay_reproduces_them(server, tmp_path):
     cache = tmp_path / "cache.sqlite"
+    flags = BackendOverrides.create(cache=cache)
     scenario = llm_scenario([server.base_url], choice_probs="top_logprobs", top_logprobs=3)
-    run_scenario(scenario, tmp_path / "live", cache=cache, progress=False)
-    run_scenario(scenario, tmp_path / "again", cache=cache, progress=False)
-    run_scenario(scenario, tmp_path / "replay", cache=cache, progress=False, backend="replay")
+    run_scenario(scenario, tmp_path / "live", backend_flags=flags, progress=False)
+    run_scenario(scenario, tmp_path / "again", backend_flags=flags, progress=False)
+    run_scenario(scenario, tmp_path / "replay", backend_flags=flags, progress=False,
+                 backend="replay")
     live, again, replay = (pd.read_parquet(tmp_path / name / "decisions.parquet")
                            for name in ("live", "again", "replay"))
     assert live.choice_probs.notna().all() and again.cached.all()
@@ -124,7 +127,7 @@ def test_the_cache_stores_the_probabilities_and_replay_reproduces_them(server, t
     # answers cached without probabilities are not taken for a run that asks for them
     plain = llm_scenario([server.base_url])
     server.reset()
-    run_scenario(plain, tmp_path / "plain", cache=cache, progress=False)
+    run_scenario(plain, tmp_path / "plain", backend_flags=flags, progress=False)
     assert len(server.arrivals) == 12
 
 
