@@ -33,6 +33,7 @@ from analysis.report_design import design_section, interaction_section, loyalty_
 from analysis.report_models import choice_section, knobs_section, published_section, ticks_section
 from analysis.report_sections import (
     condition_keys,
+    count_text,
     gap_section,
     metrics_section,
     pairwise_section,
@@ -82,17 +83,13 @@ def write_report(path: str | Path, out_dir: str | Path | None = None, *,
     return ReportFiles(markdown, html, tuple(figures))
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def build_report(runs: Runs, *, title: str = "tinmen report",
                  n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> list[Block]:
     """Every section of the report as blocks (see `analysis.render`)."""
     d = runs.decisions
     blocks: list[Block] = [Heading(title, 1), Text(
         f"Generated {datetime.now(UTC).isoformat(timespec='seconds')} from "
-        f"`{runs.root}`: {_count(len(runs.runs), 'run')}, {_count(len(d), 'decision')}. "
+        f"`{runs.root}`: {count_text(len(runs.runs), 'run')}, {count_text(len(d), 'decision')}. "
         "Intervals are 95%: "
         f"Wilson for rates, a seeded percentile bootstrap ({n_boot} resamples, seed {seed}) "
         "for means.")]

@@ -36,8 +36,17 @@ MAX_RUN_ROWS = 50
 """Runs listed individually in the report; more are summarised by status."""
 
 
-def _count(n: int, word: str) -> str:
+def count_text(n: int, word: str) -> str:
+    """'1 run', '3 runs': a count with its noun in the right number."""
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def outcome_grouping(d: pd.DataFrame) -> str:
+    """The column figures of outcomes are drawn by: disclosure when it varies, else the
+    first of model, temperature and company that varies."""
+    if "disclosure" in varying(d, ["disclosure"]):
+        return "disclosure"
+    return (varying(d, ["model", "temperature", "company"]) or ["disclosure"])[0]
 
 
 # ---------------------------------------------------------------------------------- grouping
@@ -99,7 +108,7 @@ def runs_warning(runs: Runs) -> list[Block]:
     if not len(incomplete):
         return []
     return [Text(
-        f"**Warning:** {_count(len(incomplete), 'run')} did not complete ("
+        f"**Warning:** {count_text(len(incomplete), 'run')} did not complete ("
         + ", ".join(f"`{r}`: {s}" for r, s in zip(incomplete["run_id"],
                                                    incomplete["status"], strict=True))
         + "). The ticks they recorded are included below.")]
@@ -114,7 +123,7 @@ def knob_summary(runs: Runs) -> str:
         values = sorted(d[key].dropna().unique().tolist(), key=condition_order)
         shown = ", ".join(str(v) for v in values[:8]) + (" …" if len(values) > 8 else "")
         parts.append(f"`{key}` ({shown})")
-    sizes = f"{_count(len(runs.runs), 'run')}, {_count(len(d), 'decision')}"
+    sizes = f"{count_text(len(runs.runs), 'run')}, {count_text(len(d), 'decision')}"
     if not parts:
         return f"{sizes}; no knob varies, so the results are one cell."
     return f"{sizes}. Varied: " + "; ".join(parts) + "."
@@ -137,8 +146,7 @@ def summary_section(runs: Runs, *, n_boot: int, seed: int) -> list[Block]:
         blocks.append(Plot("rates_by_condition", plots.rates_by_condition(d, facet=facet),
                            "Override and sided-with-company rates by disclosure condition, "
                            "95% Wilson intervals."))
-    by = "disclosure" if "disclosure" in varying(d, ["disclosure"]) else (
-        (varying(d, ["model", "temperature", "company"]) or ["disclosure"])[0])
+    by = outcome_grouping(d)
     blocks.append(Plot("outcomes", plots.outcome_shares(d, by=by, facet=facet if
                                                         by != facet else None),
                        f"What every decision ended in, by {by} (shares of all decisions)."))
@@ -192,8 +200,7 @@ def metrics_section(runs: Runs, *, n_boot: int, seed: int) -> list[Block]:
                             caption="Overall" + (f", by {', '.join(overall)}" if overall
                                                  else "") + "."))
     facet = "company" if "company" in varying(d, ["company"]) else None
-    by = "disclosure" if "disclosure" in varying(d, ["disclosure"]) else (
-        (varying(d, ["model", "temperature", "company"]) or ["disclosure"])[0])
+    by = outcome_grouping(d)
     blocks.append(Plot("agency_loss", plots.agency_loss_plot(
         d, by=by, facet=facet if by != facet else None, n_boot=min(n_boot, 1000), seed=seed),
         f"Mean agency loss by {by}, 95% bootstrap intervals."))
