@@ -42,11 +42,12 @@ def contain_sweep_paths(spec: SweepSpec, base_config: dict[str, Any], *, sweep_d
             raise
         raise ScenarioError(f"{source}: base scenario {exc}") from exc
     folder = Path(sweep_dir).resolve()
-    fixed = {key: _resolve(key, value, folder, f"{source}: fixed", allowed)
+    owner = "scenario" if source == base_file else "sweep file"  # a scenario + --grid/--set
+    fixed = {key: _resolve(key, value, folder, f"{source}: fixed", allowed, owner)
              for key, value in spec.fixed.items()}
-    grid = {key: [_resolve(key, value, folder, f"{source}: grid", allowed) for value in values]
-            for key, values in spec.grid.items()}
-    zipped = {key: [_resolve(key, value, folder, f"{source}: zip", allowed)
+    grid = {key: [_resolve(key, value, folder, f"{source}: grid", allowed, owner)
+                  for value in values] for key, values in spec.grid.items()}
+    zipped = {key: [_resolve(key, value, folder, f"{source}: zip", allowed, owner)
                     for value in values] for key, values in spec.zip.items()}
     if (fixed, grid, zipped) != (spec.fixed, spec.grid, spec.zip):
         spec = spec.model_copy(update={"fixed": fixed, "grid": grid, "zip": zipped})
@@ -54,7 +55,7 @@ def contain_sweep_paths(spec: SweepSpec, base_config: dict[str, Any], *, sweep_d
 
 
 def _resolve(key: str, value: Any, folder: Path, where: str,
-             allowed: Sequence[str | Path]) -> Any:
+             allowed: Sequence[str | Path], owner: str) -> Any:
     """`value` set at dotted `key`, with any data path it names resolved and contained."""
     parts = tuple(key.split("."))
     for data_key in DATA_KEYS:
@@ -62,7 +63,7 @@ def _resolve(key: str, value: Any, folder: Path, where: str,
             continue  # the key sets something that holds no data path
         rest = data_key[len(parts):]
         if not rest:
-            return _contain(value, folder, f"{where}.{key}", allowed) if isinstance(
+            return _contain(value, folder, f"{where}.{key}", allowed, owner) if isinstance(
                 value, str) else value
         node = value
         for part in rest[:-1]:
@@ -74,13 +75,14 @@ def _resolve(key: str, value: Any, folder: Path, where: str,
         for part in rest[:-1]:
             node = node[part]
         node[rest[-1]] = _contain(node[rest[-1]], folder,
-                                  f"{where}.{key}.{'.'.join(rest)}", allowed)
+                                  f"{where}.{key}.{'.'.join(rest)}", allowed, owner)
     return value
 
 
-def _contain(raw: str, folder: Path, where: str, allowed: Sequence[str | Path]) -> str:
+def _contain(raw: str, folder: Path, where: str, allowed: Sequence[str | Path],
+             owner: str) -> str:
     try:
-        return str(contained_path(raw, folder, allowed, "edge-list file", "sweep file"))
+        return str(contained_path(raw, folder, allowed, "edge-list file", owner))
     except ScenarioError as exc:
         raise ScenarioError(f"{where}: {exc}") from exc
 

@@ -135,3 +135,18 @@ def test_a_worker_refuses_a_path_outside_the_folders_it_was_given(tmp_path):
         assert "is outside the sweep file's folder" in str(exc)
     finished = [e for e in events if type(e).__name__ == "RunFinished"]
     assert finished and finished[0].status == "failed"
+
+
+def test_a_scenario_swept_from_the_command_line_reads_values_from_its_folder(tmp_path,
+                                                                            capsys):
+    sweep = layout(tmp_path, {})
+    scenario = tmp_path / "scenario" / "base.yaml"
+    (tmp_path / "scenario" / "nets" / "other.txt").write_text("buyers-03 buyers-04\n")
+    assert main(["sweep", str(scenario), "--dry-run", "--grid",
+                 f"{KEY}=nets/base.txt,nets/other.txt"]) == 0
+    assert main(["sweep", str(scenario), "--dry-run", "--grid",
+                 f"{KEY}=nets/base.txt,../sweeps/nets/a.txt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and sweep.exists()
+    assert err.startswith(f"error: {scenario}: grid.{KEY}: '../sweeps/nets/a.txt' is outside "
+                          "the scenario's folder")
