@@ -3,7 +3,8 @@
 A data path is read relative to the scenario file's folder and must stay inside it, so a
 scenario received from someone else cannot make tinmen open `/etc/shadow` or
 `/proc/self/environ`. Folders the user names with `--allow-path` are allowed too. Errors name
-the path and what is wrong with it; they never quote the file's contents.
+the path and what is wrong with it; they never quote the file's contents. Sweeps apply the
+same rules to the paths they set (`sim.sweep.sweep_paths`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ sweep file, the cell and the key. Each run's seed derives from the sweep's root 
 `numpy.random.SeedSequence` keyed by (cell, replicate) — or by the replicate alone with
 `seed_scope: replicate` (common random numbers across cells) — and its id is a hash of its
 resolved config, so adding grid values or replicates keeps the seeds and ids of existing runs.
+Data files the cells name (edge lists) are read relative to the file that names them and must
+stay in its folder or in an `--allow-path` folder (`sim.sweep.sweep_paths`).
 """
 
 from __future__ import annotations
