@@ -189,6 +189,7 @@ def test_sigkill_of_a_run_leaves_no_reserve_and_the_run_can_be_redone(tmp_path, 
                 proc.kill()
         assert json.loads(manifest.read_text())["status"] == "running"  # killed mid-run
         assert not (out / ".disk-reserve").exists()
+        (out / ".disk-reserve").write_bytes(b"\0" * 10)  # as a named reserve would be left
         assert main([*command, "--overwrite", "--set", "run.ticks=2"]) == 0
     again = json.loads(manifest.read_text())
     assert again["status"] == "completed" and again["ticks_completed"] == 2
