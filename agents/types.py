@@ -99,6 +99,9 @@ class DecisionRequest:
     context: DecisionContext
     model: str | None = None
     replicate: int = 0
+    max_stored_chars: int | None = None
+    """Longest answer text a response cache keeps (the run's `run.max_stored_answer_chars`);
+    a longer one is stored cut, with the reading of the whole answer. None keeps it whole."""
 
 
 @dataclass(slots=True)
@@ -112,7 +115,10 @@ class Completion:
     counts add up every attempt. `finish_reason` is the model's (`stop`, `length`) when known.
     `cached` marks an answer read from the response cache rather than computed now.
     `parsed` is `agents.parsing.parse_choice(text, options)` when a wrapper has already parsed
-    the answer (the re-asking wrapper does), so it is parsed once; it is never stored.
+    the answer (the re-asking wrapper does), so it is parsed once. A response cache stores it
+    only with an answer it cuts, and gives it back with the cut text, whose reading it is;
+    `answer_chars` is then the whole answer's length (None when `text` is the whole answer),
+    and `earlier_answer_chars` those of `earlier_answers` (None for one kept whole).
 
     `choice_probs`, when the backend read them, are the probabilities of the listed options
     in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
@@ -136,6 +142,8 @@ class Completion:
     choice_prob_mass: float | None = None
     choice_probs_kind: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
+    answer_chars: int | None = None
+    earlier_answer_chars: tuple[int | None, ...] = ()
 
     @classmethod
     def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1,

@@ -20,6 +20,7 @@ from agents.errors import AnalysisError, RunDirectoryError, TinmenError
 from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
 from cli.interrupted import run_interrupted_message
+from cli.path_flags import add_allow_path_flag
 from cli.plan import add_plan_parser, cmd_plan
 from cli.sweep import add_sweep_parser, cmd_sweep
 from sim.scenario.loader import (
@@ -130,14 +131,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_allow_path_flag(parser: argparse.ArgumentParser) -> None:
-    """--allow-path DIR: a folder outside the scenario's own whose data files may be read."""
-    parser.add_argument("--allow-path", dest="allow_paths", action="append", default=[],
-                        metavar="DIR", help="also read data files (edge lists) the scenario "
-                        "names from this folder; by default only the scenario file's folder "
-                        "(repeatable)")
-
-
 def is_sweep_file(file: str) -> bool:
     """A YAML mapping with a `base:` key and no `schema_version` is a sweep file."""
 
@@ -155,9 +148,11 @@ def refuse_sweep_file(file: str) -> None:
                           f"schema_version); run it with: tinmen sweep {file}")
 
 
-def validate_sweep(file: str, settings: Sequence[str]) -> str:
-    """Plan a sweep file (every cell validated) and describe it in one line."""
-    plan = load_plan(file, settings=settings)
+def validate_sweep(file: str, settings: Sequence[str],
+                   allowed_paths: Sequence[str] = ()) -> str:
+    """Plan a sweep file (every cell validated, its data paths contained) and describe it in
+    one line."""
+    plan = load_plan(file, settings=settings, allowed_paths=allowed_paths)
     from sim.sweep.session import check_backends  # lazy: see the note under the imports
 
     check_backends(plan)
@@ -174,7 +169,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             if is_sweep_file(file):
-                print(validate_sweep(file, args.overrides))
+                print(validate_sweep(file, args.overrides, args.allow_paths))
                 continue
             scenario = load_scenario(file, args.overrides, args.allow_paths)
             check_backend_names(scenario, file)

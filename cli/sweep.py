@@ -4,7 +4,8 @@
                  [--set KEY=VALUE ...] [--replicates N] [--seed N] [--out DIR]
                  [--backend NAME] [--model NAME] [--executor local|ray] [--workers N]
                  [--address ADDR] [--worker-env KEY=V1,V2 ...] [--max-active N]
-                 [--resume] [--overwrite] [--dry-run] [--quiet]
+                 [--allow-path DIR ...] [--resume] [--overwrite] [--dry-run]
+                 [--quiet]
     tinmen sweep --resume --out DIR
 """
 
@@ -20,6 +21,7 @@ from agents.backends.overrides import BackendOverrides
 from agents.errors import ScenarioError, SweepInterrupted
 from agents.wording import plural
 from cli.backend_flags import add_backend_flags, backend_overrides
+from cli.path_flags import add_allow_path_flag
 from sim.sweep.spec import load_plan, plan_from_json, sweep_reference
 
 # `sim.sweep.session` (and through it the engine: Mesa, pandas, executors) and
@@ -69,6 +71,7 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--dry-run", action="store_true",
                        help="validate and print the plan (cells, runs) without running")
     sweep.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    add_allow_path_flag(sweep)
     add_backend_flags(sweep)
     sweep.add_argument("--reference", action="store_true",
                        help="print the sweep-file reference (markdown) and exit")
@@ -93,7 +96,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         plan = load_plan(args.file, grid=args.grid, zipped=args.zipped,
                          settings=args.settings, replicates=args.replicates, seed=args.seed,
-                         backend=args.backend, model=args.model)
+                         backend=args.backend, model=args.model,
+                         allowed_paths=args.allow_paths)
     if args.dry_run:
         _print_plan(plan, args.out)
         return 0
@@ -148,7 +152,7 @@ def _plan_from_directory(args: argparse.Namespace) -> Any:
     if state is None:
         raise ScenarioError(f"{args.out}: no sweep.json there; check --out, or give the sweep "
                             "file to start the sweep")
-    return plan_from_json(state)
+    return plan_from_json(state, args.allow_paths)
 
 
 def _print_plan(plan: Any, out: str | None) -> None:

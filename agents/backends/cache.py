@@ -15,6 +15,10 @@ uses SQLite's write-ahead log, a generous busy timeout, and `INSERT OR IGNORE`, 
 answer stored for a key is the one every later run reads (`--fresh` replaces it instead).
 Failed requests are stored apart, as failures: a re-run with the cache asks them again, and
 replay reproduces them as the failures they were.
+
+Answers longer than the run's `run.max_stored_answer_chars` are stored cut, as run files
+store them, with the reading of the whole answer and its length, so a replay makes the same
+decision without the whole text (`agents.backends.cache_records`).
 """
 
 from __future__ import annotations
@@ -30,14 +34,28 @@ from pathlib import Path
 from typing import Any
 
 from agents.backends.base import Backend, BackendWrapper, StreamingBackend
+from agents.backends.cache_records import (
+    for_request,
+    probs_to_store,
+    stored_probs,
+    stored_reading,
+    text_to_store,
+)
 from agents.backends.options import BackendOptions
 from agents.errors import BackendCreationError, FatalBackendError
 from agents.types import Completion, DecisionRequest
 
-CACHE_FORMAT = 4
-"""Version of the key recipe and table layout; bumped when either changes, or when what is
-sent for a key changes (3: every vLLM sampling field explicit, no added special tokens;
-4: a `choice_probs` column stores each answer's choice probabilities)."""
+KEY_FORMAT = 4
+"""Version of the key recipe, part of every key; bumped when the recipe or what is sent for a
+key changes (3: every vLLM sampling field explicit, no added special tokens; 4: answers with
+choice probabilities keyed apart)."""
+
+CACHE_FORMAT = 5
+"""Version of the file's layout (4: a `choice_probs` column; 5: `answer_chars` and `reading`
+columns for answers stored cut). A format-4 file is upgraded in place when opened (its
+answers were stored whole, which is what empty new columns mean); older ones are refused."""
+
+_UPGRADABLE = "4"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +69,9 @@ CREATE TABLE IF NOT EXISTS responses (
     latency_ms REAL,
     finish_reason TEXT,
     created_at REAL NOT NULL,
-    choice_probs TEXT
+    choice_probs TEXT,
+    answer_chars INTEGER,
+    reading TEXT
 );
 CREATE TABLE IF NOT EXISTS failures (
     key TEXT PRIMARY KEY,
@@ -102,7 +122,7 @@ class KeyRecipe:
         if self.api == "completions":
             prompt_format.append(self.tokenizer or self.model)
         payload = {
-            "format": CACHE_FORMAT,
+            "format": KEY_FORMAT,
             "model": self.model,
             "revision": self.revision,
             "temperature": request.sampling.temperature,
@@ -148,6 +168,8 @@ class ResponseCache:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)",
                              (str(CACHE_FORMAT),))
             found = self._db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+            if found is not None and found[0] == _UPGRADABLE:
+                found = self._upgrade()
         except sqlite3.DatabaseError as exc:
             raise BackendCreationError(
                 f"--cache {self.path}: not a usable tinmen response cache ({exc}); "
@@ -156,8 +178,25 @@ class ResponseCache:
         if found is None or found[0] != str(CACHE_FORMAT):
             raise BackendCreationError(
                 f"--cache {self.path}: written by another cache format ({found and found[0]}); "
-                f"this tinmen reads format {CACHE_FORMAT}; give another path"
+                f"this tinmen reads format {CACHE_FORMAT} (and upgrades format "
+                f"{_UPGRADABLE}); give another path"
             )
+
+    def _upgrade(self) -> tuple[str]:
+        """Add format 5's columns to a format-4 file (once, even with several openers)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            found = self._db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+            if found is not None and found[0] == _UPGRADABLE:
+                self._db.execute("ALTER TABLE responses ADD COLUMN answer_chars INTEGER")
+                self._db.execute("ALTER TABLE responses ADD COLUMN reading TEXT")
+                self._db.execute("UPDATE meta SET value = ? WHERE name = 'format'",
+                                 (str(CACHE_FORMAT),))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        return (str(CACHE_FORMAT),)
 
     def get_many(self, keys: Sequence[str], *,
                  with_failures: bool = False) -> dict[str, Completion]:
@@ -174,12 +213,15 @@ class ResponseCache:
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     "SELECT key, text, prompt_tokens, completion_tokens, finish_reason, "
-                    f"choice_probs FROM responses WHERE key IN ({marks})", chunk).fetchall()
-                for key, text, prompt_tokens, completion_tokens, finish_reason, probs in rows:
+                    "choice_probs, answer_chars, reading FROM responses "
+                    f"WHERE key IN ({marks})", chunk).fetchall()
+                for (key, text, prompt_tokens, completion_tokens, finish_reason, probs,
+                     answer_chars, reading) in rows:
                     found[key] = Completion(text=text, prompt_tokens=prompt_tokens,
                                             completion_tokens=completion_tokens, attempts=0,
                                             cached=True, finish_reason=finish_reason,
-                                            **stored_probs(probs))
+                                            parsed=stored_reading(reading),
+                                            answer_chars=answer_chars, **stored_probs(probs))
             if with_failures:
                 for chunk in _chunks([k for k in unique if k not in found]):
                     marks = ",".join("?" * len(chunk))
@@ -196,7 +238,9 @@ class ResponseCache:
         """Queue one answer, or one failure, for storage; written in small batches.
 
         A failure is kept apart from answers: `CachedBackend` never reads it (a re-run asks
-        again), `ReplayBackend` reproduces it.
+        again), `ReplayBackend` reproduces it. An answer longer than the request's
+        `max_stored_chars` is stored cut, with its whole length and its reading (see
+        `agents.backends.cache_records`).
         """
         with self._lock:
             if completion.text is None or completion.failure is not None:
@@ -206,11 +250,12 @@ class ResponseCache:
             else:
                 if self._pending and replace != self._pending_replace:
                     self._flush_locked()
+                text, answer_chars, reading = text_to_store(request, completion)
                 self._pending.append(
-                    (key, model, request.request_id, completion.text,
+                    (key, model, request.request_id, text,
                      completion.prompt_tokens, completion.completion_tokens,
                      completion.latency_ms, completion.finish_reason, time.time(),
-                     probs_to_store(completion)))
+                     probs_to_store(completion), answer_chars, reading))
                 self._pending_replace = replace
             if (len(self._pending) + len(self._pending_failures) >= _FLUSH_ROWS
                     or time.monotonic() - self._last_flush >= _FLUSH_SECONDS):
@@ -230,7 +275,7 @@ class ResponseCache:
         failures, self._pending_failures = self._pending_failures, []
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(f"{verb} INTO responses VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany(f"{verb} INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             self._db.executemany("INSERT OR REPLACE INTO failures VALUES (?,?,?,?,?)",
                                  failures)
             self._db.execute("COMMIT")
@@ -279,8 +324,9 @@ class CachedBackend(BackendWrapper):
         """Cached answers for known requests; one `inner` call for all the others."""
         keys = [self.recipe.key(r) for r in requests]
         known = {} if self.fresh else self.cache.get_many(keys)
-        answers: list[Completion | None] = [_copy(known[k]) if k in known else None
-                                            for k in keys]
+        answers: list[Completion | None] = [
+            for_request(r, known[k]) if k in known else None
+            for r, k in zip(requests, keys, strict=True)]
         missing = [i for i, a in enumerate(answers) if a is None]
         self.hits += len(requests) - len(missing)
         self.misses += len(missing)
@@ -357,7 +403,7 @@ class ReplayBackend:
                     "cache"
                 )
         self.hits += len(requests)
-        return [_copy(known[k]) for k in keys]
+        return [for_request(r, known[k]) for r, k in zip(requests, keys, strict=True)]
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run manifest."""
@@ -367,34 +413,6 @@ class ReplayBackend:
     def close(self) -> None:
         """Close the cache file."""
         self.cache.close()
-
-
-def _copy(completion: Completion) -> Completion:
-    """A fresh object per request (two requests may share one key)."""
-    return Completion(text=completion.text, failure=completion.failure,
-                      prompt_tokens=completion.prompt_tokens,
-                      completion_tokens=completion.completion_tokens, attempts=0, cached=True,
-                      finish_reason=completion.finish_reason,
-                      choice_probs=completion.choice_probs,
-                      choice_prob_mass=completion.choice_prob_mass,
-                      choice_probs_kind=completion.choice_probs_kind)
-
-
-def probs_to_store(completion: Completion) -> str | None:
-    """A completion's choice probabilities as stored with its answer (JSON), or None."""
-    if completion.choice_probs is None:
-        return None
-    return json.dumps({"p": list(completion.choice_probs), "mass": completion.choice_prob_mass,
-                       "kind": completion.choice_probs_kind})
-
-
-def stored_probs(text: str | None) -> dict[str, Any]:
-    """`Completion` keyword arguments for stored choice probabilities ({} when none)."""
-    if not text:
-        return {}
-    stored = json.loads(text)
-    return {"choice_probs": tuple(stored["p"]), "choice_prob_mass": stored["mass"],
-            "choice_probs_kind": stored["kind"]}
 
 
 def count_answers(path: str | Path) -> int:

@@ -82,7 +82,10 @@ def merge_reask(previous: Completion, again: Completion) -> Completion:
         reasks=previous.reasks + 1,
         finish_reason=again.finish_reason if answered else previous.finish_reason,
         earlier_answers=previous.earlier_answers + ((previous.text,) if answered else ()),
-        parsed=None if answered else previous.parsed,
+        earlier_answer_chars=previous.earlier_answer_chars + (
+            (previous.answer_chars,) if answered else ()),
+        parsed=again.parsed if answered else previous.parsed,
+        answer_chars=(again if answered else previous).answer_chars,
         choice_probs=(again if answered else previous).choice_probs,
         choice_prob_mass=(again if answered else previous).choice_prob_mass,
         choice_probs_kind=(again if answered else previous).choice_probs_kind,

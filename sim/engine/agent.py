@@ -91,7 +91,8 @@ class ShoppingAgent(mesa.Agent):
         )
         return DecisionRequest(request_id=decision_id, messages=messages,
                                sampling=self.sampling, seed=seed, context=context,
-                               model=self.spec.model, replicate=model.replicate)
+                               model=self.spec.model, replicate=model.replicate,
+                               max_stored_chars=model.scenario.run.max_stored_answer_chars)
 
 
 @dataclass(frozen=True)

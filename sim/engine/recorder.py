@@ -282,29 +282,79 @@ class RunRecorder:
 
 
 RESERVE_NAME = ".disk-reserve"
-"""A small file held while a run writes, deleted to make room for the final manifest."""
+"""Where the reserve is made: on POSIX it is unlinked at once (an open, nameless file); only
+where an open file cannot be unlinked (Windows) does a file of this name stay while a run
+writes, and a run that starts in the directory (resume, --overwrite) removes a stale one."""
 
 RESERVE_BYTES = 256 * 1024
 
+UNLINK_OPEN_FILES = os.name != "nt"
+"""Whether an open file can be unlinked with its space kept until it is closed."""
+
 
 class DiskReserve:
-    """Holds a few hundred kilobytes of disk so a run on a full disk can still say so."""
+    """Holds a few hundred kilobytes of disk so a run on a full disk can still say so.
 
-    def __init__(self, path: Path, size: int = RESERVE_BYTES) -> None:
+    On POSIX the reserve is an open file unlinked right after it is written: its space stays
+    allocated while the descriptor is open and the system frees it when the process ends,
+    however it ends (a kill -9 leaves nothing behind). `release` truncates and closes it.
+    Elsewhere it is a named file, deleted by `release`.
+    """
+
+    def __init__(self, path: Path, size: int = RESERVE_BYTES,
+                 unlink_open: bool | None = None) -> None:
         self.path = path
         self.size = size
+        self.unlink_open = UNLINK_OPEN_FILES if unlink_open is None else unlink_open
+        self._fd: int | None = None
+        self._named = False
+
+    @property
+    def held(self) -> bool:
+        """Whether the reserved space is still taken."""
+        return self._fd is not None or (self._named and self.path.exists())
 
     def hold(self) -> None:
-        """Write the reserve file (quietly skipped when there is no room even for that)."""
+        """Take the space (quietly skipped when there is no room even for that)."""
+        self.release()
+        self.path.unlink(missing_ok=True)  # a named reserve a killed run left behind
         try:
-            with open(self.path, "wb") as handle:
-                handle.write(b"\0" * self.size)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC
+                         | getattr(os, "O_BINARY", 0), 0o600)
         except OSError:
+            return
+        try:
+            block = b"\0" * self.size
+            written = 0
+            while written < self.size:
+                written += os.write(fd, block[written:])
+        except OSError:
+            os.close(fd)
             self.path.unlink(missing_ok=True)
+            return
+        if self.unlink_open:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass  # this file system keeps open files' names: fall back to a named file
+            else:
+                self._fd = fd
+                return
+        os.close(fd)
+        self._named = True
 
     def release(self) -> None:
-        """Delete the reserve file."""
-        self.path.unlink(missing_ok=True)
+        """Give the space back: truncate and close the open reserve, or delete the file."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass  # closing it frees the space as well
+            os.close(fd)
+        if self._named:
+            self._named = False
+            self.path.unlink(missing_ok=True)
 
 
 def cap_answers(record: Mapping[str, Any], limit: int) -> Mapping[str, Any]:

@@ -173,13 +173,27 @@ def decision_table(model: Any, pending: PendingTick, completions: list[Completio
 
 def transcript_records(pending: PendingTick, completions: Sequence[Completion]
                        ) -> list[dict[str, Any]]:
-    """One transcript record per decision: messages, answer, failure, earlier answers."""
-    return [
+    """One transcript record per decision: messages, answer, failure, earlier answers.
+
+    An answer the response cache kept cut (`Completion.answer_chars`) is recorded as the
+    recorder records a cut answer: the cut text and the whole answer's `answer_chars` (and
+    `earlier_answer_chars` for earlier answers).
+    """
+    records: list[dict[str, Any]] = [
         {"tick": pending.tick, "decision_id": r.request_id, "agent_id": a.name,
          "messages": list(r.messages), "answer": c.text, "failure": c.failure,
          "finish_reason": c.finish_reason, "earlier_answers": list(c.earlier_answers)}
         for r, a, c in zip(pending.requests, pending.agents, completions, strict=True)
     ]
+    for record, completion in zip(records, completions, strict=True):
+        if completion.answer_chars is not None:
+            record["answer_chars"] = completion.answer_chars
+        if any(n is not None for n in completion.earlier_answer_chars):
+            record["earlier_answer_chars"] = [
+                n if n is not None else (len(a) if isinstance(a, str) else None)
+                for a, n in zip(completion.earlier_answers, completion.earlier_answer_chars,
+                                strict=False)]
+    return records
 
 
 def arrow_column(values: Any, kind: pa.DataType) -> pa.Array:

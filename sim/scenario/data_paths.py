@@ -3,7 +3,8 @@
 A data path is read relative to the scenario file's folder and must stay inside it, so a
 scenario received from someone else cannot make tinmen open `/etc/shadow` or
 `/proc/self/environ`. Folders the user names with `--allow-path` are allowed too. Errors name
-the path and what is wrong with it; they never quote the file's contents.
+the path and what is wrong with it; they never quote the file's contents. Sweeps apply the
+same rules to the paths they set (`sim.sweep.sweep_paths`).
 """
 
 from __future__ import annotations
@@ -16,25 +17,26 @@ from agents.errors import ScenarioError
 
 
 def contained_path(raw: str, base: Path, allowed: Sequence[str | Path] = (),
-                   what: str = "file") -> Path:
+                   what: str = "file", owner: str = "scenario") -> Path:
     """Resolve `raw` against `base`; return it if it is a regular file in an allowed folder.
 
-    Raises `ScenarioError` (one line, without the source prefix) for a path outside `base`
-    and `allowed`, a missing path, a directory or a special file (device, FIFO, socket).
+    `owner` names the file whose folder `base` is (the scenario, or a sweep file) in the
+    messages. Raises `ScenarioError` (one line, without the source prefix) for a path outside
+    `base` and `allowed`, a missing path, a directory or a special file (device, FIFO, socket).
     """
     file = Path(raw)
     resolved = (file if file.is_absolute() else base / file).resolve()
     folders = [Path(base).resolve(), *(Path(a).expanduser().resolve() for a in allowed)]
     if not any(resolved.is_relative_to(folder) for folder in folders):
         raise ScenarioError(
-            f"{raw!r} is outside the scenario's folder {folders[0]}; data files are read "
+            f"{raw!r} is outside the {owner}'s folder {folders[0]}; data files are read "
             "only from there: move the file into it, or pass --allow-path "
             f"{resolved.parent} to allow that folder")
     try:
         mode = resolved.stat().st_mode
     except FileNotFoundError:
         raise ScenarioError(f"{what} not found: {raw} (a relative path is read from the "
-                            "scenario file's folder); check the path") from None
+                            f"{owner}'s folder); check the path") from None
     except OSError as exc:
         raise ScenarioError(f"{raw}: cannot read it ({exc.strerror})") from None
     if stat.S_ISDIR(mode):
@@ -43,3 +45,21 @@ def contained_path(raw: str, base: Path, allowed: Sequence[str | Path] = (),
         raise ScenarioError(f"{raw} is not a regular file (a device, FIFO or socket); name a "
                             "text file")
     return resolved
+
+
+def recheck_data_paths(config: dict, folders: Sequence[str | Path]) -> None:
+    """Check again, where a run starts, that the edge list a resolved scenario names lies in
+    one of `folders` (the folders allowed when the run was planned) and is a regular file.
+
+    `config` is a resolved scenario mapping (its paths are absolute); raises `ScenarioError`.
+    """
+    dynamics = config.get("dynamics")
+    wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
+    network = wom.get("network") if isinstance(wom, dict) else None
+    if not folders or not isinstance(network, dict) or not isinstance(network.get("path"), str):
+        return
+    try:
+        contained_path(network["path"], Path(folders[0]), folders[1:], "edge-list file",
+                       "sweep file")
+    except ScenarioError as exc:
+        raise ScenarioError(f"dynamics.word_of_mouth.network.path: {exc}") from exc

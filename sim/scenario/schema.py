@@ -565,9 +565,10 @@ class RunSettings(Strict):
     )
     max_stored_answer_chars: StrictInt | None = Field(
         default=20_000, ge=1,
-        description="Longest answer stored in `transcripts.jsonl`, in characters; a longer "
-        "answer is parsed whole but stored cut, with its full length in `answer_chars`. "
-        "null stores answers whole.",
+        description="Longest answer stored in `transcripts.jsonl` and in a response cache, "
+        "in characters; a longer answer is parsed whole but stored cut, with its full length "
+        "in `answer_chars` (and, in the cache, its reading for replay). null stores answers "
+        "whole.",
     )
     listing_order: Literal["fixed", "shuffled", "counterbalanced"] = Field(
         default="fixed",

@@ -32,6 +32,7 @@ from agents.errors import SweepError, TinmenError, one_line
 from sim.engine.model import MarketModel
 from sim.engine.recorder import RunRecorder
 from sim.engine.run import advance, close_run, open_run
+from sim.scenario.data_paths import recheck_data_paths
 from sim.scenario.loader import validate_scenario
 from sim.sweep.events import RunFinished, RunInterrupted, RunStarted, StepDone, SweepEvent
 from sim.sweep.store import SweepLayout
@@ -119,6 +120,9 @@ class RunJob:
     source: str = ""
     overrides: tuple[str, ...] = ()
     manifest_extra: dict[str, Any] = field(default_factory=dict)
+    data_folders: tuple[str, ...] = ()
+    """Folders the run's data files may lie in: the sweep's and the base scenario's, and
+    those given with --allow-path (checked again where the run starts)."""
 
     @property
     def cost(self) -> int:
@@ -197,6 +201,7 @@ def _start(job: RunJob, layout: SweepLayout, pool: BackendPool, emit: Emit,
     emit(RunStarted(job.run_id, worker))
     layout.forget(job.run_id)
     try:
+        recheck_data_paths(job.config, job.data_folders)
         scenario = validate_scenario(job.config, f"run {job.run_id}")
         backends = pool.for_scenario(scenario)
         model, recorder = open_run(scenario, layout.run_dir(job.run_id), backends=backends,

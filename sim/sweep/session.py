@@ -167,6 +167,7 @@ class SweepSession:
             RunJob(run_id=run.run_id, config=plan.scenario_data(run), replicate=run.replicate,
                    ticks=run.ticks, source=plan.base_file,
                    overrides=tuple(plan.overrides(run)),
+                   data_folders=plan.allowed_folders(),
                    manifest_extra={
                        "run_id": run.run_id,
                        "sweep": {"sweep_id": plan.sweep_id,

@@ -20,6 +20,8 @@ sweep file, the cell and the key. Each run's seed derives from the sweep's root 
 `numpy.random.SeedSequence` keyed by (cell, replicate) — or by the replicate alone with
 `seed_scope: replicate` (common random numbers across cells) — and its id is a hash of its
 resolved config, so adding grid values or replicates keeps the seeds and ids of existing runs.
+Data files the cells name (edge lists) are read relative to the file that names them and must
+stay in its folder or in an `--allow-path` folder (`sim.sweep.sweep_paths`).
 """
 
 from __future__ import annotations
@@ -37,7 +39,13 @@ from typing import Any
 import numpy as np
 
 from agents.errors import ScenarioError
-from sim.scenario.loader import read_yaml, set_dotted, validate_scenario
+from sim.scenario.edge_list import customer_ids
+from sim.scenario.loader import (
+    check_referenced_files,
+    read_yaml,
+    set_dotted,
+    validate_scenario,
+)
 from sim.scenario.reference import section_markdown
 from sim.sweep.spec_files import (
     SweepSpec,
@@ -47,6 +55,7 @@ from sim.sweep.spec_files import (
     with_backend,
     with_command_line,
 )
+from sim.sweep.sweep_paths import contain_sweep_paths, data_folders
 
 SWEEP_BEGIN = "<!-- sweep-reference:begin -->"
 SWEEP_END = "<!-- sweep-reference:end -->"
@@ -78,6 +87,15 @@ class SweepPlan:
     cells: tuple[dict[str, Any], ...]
     cell_configs: tuple[dict[str, Any], ...]
     runs: tuple[PlannedRun, ...]
+    data_folders: tuple[str, ...] = ()
+    """The sweep file's and the base scenario's folders, which data paths were read from."""
+    allowed_paths: tuple[str, ...] = ()
+    """Further folders data files may be read from (`--allow-path`)."""
+
+    def allowed_folders(self) -> tuple[str, ...]:
+        """Every folder a run's data files may lie in (for the check where a run starts)."""
+        return (*self.data_folders, *(str(Path(a).expanduser().resolve())
+                                      for a in self.allowed_paths))
 
     def scenario_data(self, run: PlannedRun) -> dict[str, Any]:
         """The resolved scenario of a run (a raw mapping, ready for `validate_scenario`)."""
@@ -99,6 +117,7 @@ class SweepPlan:
             "base_config": self.base_config,
             "root_seed": self.root_seed,
             "cells": [{"index": i, "values": cell} for i, cell in enumerate(self.cells)],
+            "data_folders": list(self.data_folders),
         }
 
 
@@ -160,11 +179,13 @@ def cell_label(cell: Mapping[str, Any]) -> str:
 
 
 def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
-               base_file: str) -> SweepPlan:
+               base_file: str, data_folders: Sequence[str] = (),
+               allowed_paths: Sequence[str | Path] = ()) -> SweepPlan:
     """Resolve and validate every cell, then derive every run's seed and id.
 
-    Raises `ScenarioError` (one line naming `source`, the cell and the key) before anything
-    runs if any cell is not a valid scenario.
+    Data paths must already be absolute (`sim.sweep.sweep_paths`); every cell's edge list is
+    read against its customers here. Raises `ScenarioError` (one line naming `source`, the
+    cell and the key) before anything runs if any cell is not a valid scenario.
     """
     base = dict(base_config)
     fixed_data = copy.deepcopy(base)
@@ -180,11 +201,13 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     cell_configs: list[dict[str, Any]] = []
     runs: list[PlannedRun] = []
     seen: dict[str, tuple[int, int]] = {}
+    checked: set[str] = set()
     for index, cell in enumerate(cells):
         where = f"{source}: cell {cell_label(cell)}" if cell else source
         data = copy.deepcopy(fixed_data)
         _apply(data, cell, where)
         scenario = validate_scenario(data, where)
+        _check_files(scenario, where, checked)
         config = scenario.model_dump(mode="json")
         cell_configs.append(config)
         digest = config_digest(config)
@@ -201,7 +224,22 @@ def plan_sweep(spec: SweepSpec, base_config: Mapping[str, Any], *, source: str,
     sweep_id = hashlib.sha256("\n".join(r.run_id for r in runs).encode()).hexdigest()[:16]
     return SweepPlan(name=spec.name or "sweep", sweep_id=sweep_id, source=source,
                      base_file=base_file, spec=spec, base_config=base, root_seed=root_seed,
-                     cells=tuple(cells), cell_configs=tuple(cell_configs), runs=tuple(runs))
+                     cells=tuple(cells), cell_configs=tuple(cell_configs), runs=tuple(runs),
+                     data_folders=tuple(data_folders),
+                     allowed_paths=tuple(str(a) for a in allowed_paths))
+
+
+def _check_files(scenario: Any, where: str, checked: set[str]) -> None:
+    """Read a cell's edge list against its customers, once per (file, customers)."""
+    dynamics = scenario.dynamics
+    network = dynamics.word_of_mouth.network if dynamics and dynamics.word_of_mouth else None
+    path = getattr(network, "path", None)
+    if path is None:
+        return
+    key = canonical([path, customer_ids(scenario)])
+    if key not in checked:
+        check_referenced_files(scenario, where)
+        checked.add(key)
 
 
 MAX_RUNS = 100_000
@@ -238,21 +276,42 @@ def _apply(data: dict[str, Any], values: Mapping[str, Any], where: str) -> None:
 def load_plan(path: str | Path, *, grid: Iterable[str] = (), zipped: Iterable[str] = (),
               settings: Iterable[str] = (), replicates: int | None = None,
               seed: int | None = None, backend: str | None = None,
-              model: str | None = None) -> SweepPlan:
-    """Read a sweep file (or a scenario file), apply command-line options, plan the runs."""
+              model: str | None = None, allowed_paths: Sequence[str | Path] = ()
+              ) -> SweepPlan:
+    """Read a sweep file (or a scenario file), apply command-line options, plan the runs.
+
+    Data paths are read relative to the file that names them (the sweep file, or the base
+    scenario) and must lie in its folder or in one of `allowed_paths` (`--allow-path`).
+    """
     spec, base_path = read_spec(path)
     spec = with_command_line(spec, str(path), grid=grid, zipped=zipped, settings=settings,
                              replicates=replicates, seed=seed)
     base_config = read_yaml(base_path)
     spec = with_backend(spec, base_config, backend=backend, model=model, source=str(path))
-    return plan_sweep(spec, base_config, source=str(path), base_file=str(base_path))
+    folders = (str(Path(path).resolve().parent), str(Path(base_path).resolve().parent))
+    return _contained_plan(spec, base_config, str(path), str(base_path), folders,
+                           allowed_paths)
 
 
-def plan_from_json(payload: Mapping[str, Any]) -> SweepPlan:
-    """Rebuild a plan from the `plan` a sweep.json recorded (for --resume without a file)."""
+def plan_from_json(payload: Mapping[str, Any],
+                   allowed_paths: Sequence[str | Path] = ()) -> SweepPlan:
+    """Rebuild a plan from the `plan` a sweep.json recorded (for --resume without a file).
+
+    Its data paths are checked again against the folders it recorded and `allowed_paths`.
+    """
     spec = parse_spec(payload["spec"], str(payload.get("source", "sweep.json")))
-    return plan_sweep(spec, payload["base_config"], source=str(payload["source"]),
-                      base_file=str(payload["base_file"]))
+    return _contained_plan(spec, payload["base_config"], str(payload["source"]),
+                           str(payload["base_file"]), data_folders(payload), allowed_paths)
+
+
+def _contained_plan(spec: SweepSpec, base_config: Mapping[str, Any], source: str,
+                    base_file: str, folders: Sequence[str],
+                    allowed_paths: Sequence[str | Path]) -> SweepPlan:
+    spec, base = contain_sweep_paths(spec, dict(base_config), sweep_dir=Path(folders[0]),
+                                     base_dir=Path(folders[1]), source=source,
+                                     base_file=base_file, allowed=allowed_paths)
+    return plan_sweep(spec, base, source=source, base_file=base_file,
+                      data_folders=folders, allowed_paths=allowed_paths)
 
 
 def sweep_reference() -> str:

@@ -275,5 +275,5 @@ def test_a_cache_of_an_earlier_format_is_refused_in_one_line(tmp_path):
     with pytest.raises(BackendCreationError) as error:
         ResponseCache(path)
     message = str(error.value)
-    assert "\n" not in message and CACHE_FORMAT == 4
-    assert "another cache format (3)" in message and "reads format 4" in message
+    assert "\n" not in message and CACHE_FORMAT == 5
+    assert "another cache format (3)" in message and "reads format 5" in message

@@ -98,27 +98,102 @@ def test_full_disk_is_one_line_marks_the_run_failed_and_leaves_no_temp_files(
     assert len(pd.read_parquet(out / "decisions.parquet")) == 12
 
 
-def test_full_disk_even_for_the_manifest_uses_the_reserve(tmp_path, monkeypatch):
-    """While the reserve file exists the manifest cannot be written; releasing it helps."""
+@pytest.mark.parametrize("unlink_open", [True, False], ids=["open-unlinked", "named-file"])
+def test_full_disk_even_for_the_manifest_uses_the_reserve(tmp_path, monkeypatch, unlink_open):
+    """While the reserve is held the manifest cannot be written; releasing it helps.
+
+    On POSIX the reserve is an open, unlinked file (nothing named in the run directory);
+    where open files cannot be unlinked it is a named file, deleted when released.
+    """
+    import os
+
     import sim.engine.recorder as recorder
 
+    monkeypatch.setattr(recorder, "UNLINK_OPEN_FILES", unlink_open)
     real = recorder.write_json_atomic
+    runs: list[RunRecorder] = []
 
     def write_json(path, payload):
-        if (path.parent / recorder.RESERVE_NAME).exists():
+        if runs and runs[0]._reserve.held:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, payload)
 
     monkeypatch.setattr(recorder, "write_json_atomic", write_json)
     run = RunRecorder(tmp_path / "run")
     run.start({"name": "x"})
-    assert (tmp_path / "run" / recorder.RESERVE_NAME).stat().st_size > 0
+    runs.append(run)
+    named = tmp_path / "run" / recorder.RESERVE_NAME
+    assert run._reserve.held
+    if unlink_open:
+        assert not named.exists()
+        assert os.fstat(run._reserve._fd).st_size == recorder.RESERVE_BYTES
+    else:
+        assert named.stat().st_size == recorder.RESERVE_BYTES
     with pytest.raises(RunDirectoryError, match=r"manifest.json: cannot write"):
         run.write_tick(1, _empty_decisions(), [], {})
     manifest = run.finish("failed", error="disk full")
+    assert not run._reserve.held and not named.exists()
     on_disk = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert on_disk["status"] == manifest["status"] == "failed"
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_started_run_removes_a_stale_named_reserve(tmp_path):
+    import sim.engine.recorder as recorder
+
+    (tmp_path / "run").mkdir()
+    stale = tmp_path / "run" / recorder.RESERVE_NAME
+    stale.write_bytes(b"\0" * 10)
+    run = RunRecorder(tmp_path / "run", overwrite=True)
+    assert not stale.exists()
+    stale.write_bytes(b"\0" * 10)  # left by a run killed while it held a named reserve
+    run.start({"name": "x"})
+    assert not stale.exists() or not recorder.UNLINK_OPEN_FILES
+    run.finish("completed")
+    assert not stale.exists()
+
+
+def test_sigkill_of_a_run_leaves_no_reserve_and_the_run_can_be_redone(tmp_path, write_yaml):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from agents.fake_server import FakeOpenAIServer
+    from cli.main import main
+    from tests.conftest import REPO
+
+    data = mini_scenario(run={"ticks": 100000, "seed": 1})
+    data["agents"][0].update(backend="openai", model="fake-model")
+    scenario = write_yaml(data)
+    out = tmp_path / "run"
+    cache = tmp_path / "answers.sqlite"
+    with FakeOpenAIServer(latency_s=0.01) as server:
+        command = ["run", str(scenario), "--out", str(out), "--cache", str(cache),
+                   "--base-url", server.base_url, "--quiet"]
+        proc = subprocess.Popen([sys.executable, "-m", "cli", *command], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            manifest = out / "manifest.json"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if manifest.exists() and json.loads(manifest.read_text()).get(
+                        "ticks_completed", 0) >= 2:
+                    break
+                time.sleep(0.05)
+            assert proc.poll() is None, proc.communicate()
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert json.loads(manifest.read_text())["status"] == "running"  # killed mid-run
+        assert not (out / ".disk-reserve").exists()
+        (out / ".disk-reserve").write_bytes(b"\0" * 10)  # as a named reserve would be left
+        assert main([*command, "--overwrite", "--set", "run.ticks=2"]) == 0
+    again = json.loads(manifest.read_text())
+    assert again["status"] == "completed" and again["ticks_completed"] == 2
+    assert not (out / ".disk-reserve").exists()
 
 
 def _empty_decisions():
