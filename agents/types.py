@@ -119,6 +119,8 @@ class Completion:
     probability is unknown (outside a server's top-k). `choice_prob_mass` is the total they
     cover (1.0 when exact) and `choice_probs_kind` is `conditional` (read at the choice
     position of the answer written) or `direct` (the answer is only the choice line).
+    `choice_probs_error` says why probabilities that were asked for could not be read (a
+    scoring request that failed, a server without exact scoring); the answer stands.
     """
 
     text: str | None
@@ -135,6 +137,7 @@ class Completion:
     choice_probs: tuple[float | None, ...] | None = None
     choice_prob_mass: float | None = None
     choice_probs_kind: str | None = None
+    choice_probs_error: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
