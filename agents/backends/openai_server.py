@@ -220,7 +220,8 @@ class OpenAIBackend:
         if self.options.choice_probs == "exact":  # a scoring pass after the answers
             from agents.backends.server_scoring import generate_with_probs
 
-            return self._runner.run(generate_with_probs(self, list(requests), on_result))
+            return self._runner.run(generate_with_probs(self, list(requests), on_result,
+                                                        NEUTRAL_SAMPLING))
         return self._runner.run(self._run_batch(list(requests), on_result))
 
     def describe(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,12 +84,14 @@ def server_root(url: str) -> str:
 
 
 async def generate_with_probs(backend: Any, requests: list[DecisionRequest],
-                              on_result: ResultSink | None) -> list[Completion]:
+                              on_result: ResultSink | None,
+                              sampling: Mapping[str, float | int]) -> list[Completion]:
     """Answer a tick, score its answers' options, then report each completion (probabilities
-    included, so a response cache stores them with the answer)."""
+    included, so a response cache stores them with the answer). `sampling`: the neutral
+    sampling fields sent to vLLM with every request."""
     completions = await backend._run_batch(requests, None)
     if backend._scorer is None:
-        backend._scorer = ServerScorer(backend)
+        backend._scorer = ServerScorer(backend, sampling)
     scorer = backend._scorer
     try:
         await scorer.attach(requests, completions)
@@ -103,13 +105,12 @@ async def generate_with_probs(backend: Any, requests: list[DecisionRequest],
 class ServerScorer:
     """Scores a tick's options through the backend's servers (see the module docstring)."""
 
-    def __init__(self, backend: Any) -> None:
-        from agents.backends.openai_server import LeastOutstandingRouter
-
+    def __init__(self, backend: Any, sampling: Mapping[str, float | int]) -> None:
         self.backend = backend
         self.options = backend.options
         self.urls = list(backend.urls)
-        self.router = LeastOutstandingRouter(len(self.urls))
+        self.router = backend.router  # scoring and answers share the replicas' counts
+        self.sampling = dict(sampling)
         self.unsupported: str | None = None
         self.checked = False
         self._tokens: dict[str, list[int]] = {}
@@ -257,12 +258,10 @@ class ServerScorer:
                 raise outcome  # `Unsupported`; every other fault is recorded per decision
 
     async def _score_chunk(self, chunk: list[_Plan], completions: list[Completion]) -> None:
-        from agents.backends.openai_server import NEUTRAL_SAMPLING
-
         prompts = [seq for plan in chunk for seq in plan.sequences]
         body: dict[str, Any] = {"model": self.backend.model, "prompt": prompts,
                                 "max_tokens": 1, "temperature": 1.0, "top_p": 1.0, "n": 1,
-                                "prompt_logprobs": 0, **NEUTRAL_SAMPLING}
+                                "prompt_logprobs": 0, **self.sampling}
         try:
             answer = await self._post(0, "/completions", body)
             logps = read_prompt_logprobs(answer, prompts, [p.start for p in chunk
