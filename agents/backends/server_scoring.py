@@ -242,9 +242,18 @@ class ServerScorer:
 
     # ------------------------------------------------------------------ scoring requests
     async def _score(self, plans: list[_Plan], completions: list[Completion]) -> None:
+        """Send the plans in chunks; identical plans (replicates of one answer) go once."""
+        unique: dict[tuple[Any, ...], _Plan] = {}
+        copies: list[tuple[_Plan, _Plan]] = []
+        for plan in plans:
+            key = (plan.kind, plan.start, tuple(map(tuple, plan.sequences)))
+            if key in unique:
+                copies.append((plan, unique[key]))
+            else:
+                unique[key] = plan
         chunks: list[list[_Plan]] = []
         size = 0
-        for plan in plans:
+        for plan in unique.values():
             if chunks and size + len(plan.sequences) <= self.options.prompts_per_request:
                 chunks[-1].append(plan)
                 size += len(plan.sequences)
@@ -256,6 +265,12 @@ class ServerScorer:
         for outcome in done:
             if isinstance(outcome, BaseException):
                 raise outcome  # `Unsupported`; every other fault is recorded per decision
+        for plan, scored in copies:
+            source, target = completions[scored.row], completions[plan.row]
+            target.choice_probs, target.choice_prob_mass = (source.choice_probs,
+                                                            source.choice_prob_mass)
+            target.choice_probs_kind = source.choice_probs_kind
+            target.choice_probs_error = source.choice_probs_error
 
     async def _score_chunk(self, chunk: list[_Plan], completions: list[Completion]) -> None:
         prompts = [seq for plan in chunk for seq in plan.sequences]

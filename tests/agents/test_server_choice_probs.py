@@ -118,6 +118,16 @@ def test_completions_api_scores_the_locally_rendered_prompt(server, tiny_lm):
     assert {"prompt": rendered, "add_special_tokens": False, "model": "toy"} in sent
 
 
+def test_identical_answers_are_scored_once(server):
+    b = backend(server)
+    answers = b.generate([make_request(seed=1, request_id=f"r{k}") for k in range(3)])
+    b.close()
+    assert len({a.text for a in answers}) == 1
+    assert sum(len(c.body["prompt"]) for c in scoring_calls(server)) == 4
+    assert answers[0].choice_probs is not None
+    assert all(a.choice_probs == answers[0].choice_probs for a in answers)
+
+
 def test_a_fault_in_one_scoring_request_retries_only_that_request():
     failed: list[int] = []
 
