@@ -241,7 +241,12 @@ class FakeOpenAIServer:
                 response = await self._faulty(request, fault)
                 if response is not None:
                     return response
-            return web.json_response(await self._complete(request.path, body))
+            answer = await self._complete(request.path, body)
+            if "prompt_logprobs" in body:  # large scoring bodies: orjson when installed
+                from agents.backends.http_client import dumps
+
+                return web.json_response(answer, dumps=lambda v: dumps(v).decode())
+            return web.json_response(answer)
         finally:
             with self._lock:
                 self._in_flight -= 1

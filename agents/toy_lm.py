@@ -102,14 +102,14 @@ def _ranks(a: int, b: int, size: int) -> list[int]:
 
 def prompt_logprobs(lm: ToyLM, prompt: Sequence[int]) -> list[dict[str, Any] | None]:
     """vLLM's `prompt_logprobs: 0` for a token prompt: None first, then per position the
-    prompt token's own log-prob, keyed by its id as a string (how JSON carries the map)."""
+    prompt token's own log-prob, keyed by its id as a string (how JSON carries the map).
+    vLLM also sends each token's `rank`; it is left out here (tinmen does not read it)."""
     out: list[dict[str, Any] | None] = [None]
     total = prompt[0] if prompt else 0
     for position in range(1, len(prompt)):
         token = prompt[position]
         a, b = total % 211, prompt[position - 1]  # `_state` of prompt[:position]
         out.append({str(token): {"logprob": _logit(a, b, token) - _normaliser(a, b, lm.size),
-                                 "rank": _ranks(a, b, lm.size)[token],
                                  "decoded_token": lm.texts[token]}})
         total += token
     return out
