@@ -73,6 +73,15 @@ def one_tick(server: TimedServer, choice_probs: str, decisions: int,
     return seconds, server.scoring_s, paths
 
 
+def body_bytes(server: TimedServer) -> int:
+    """JSON bytes of the `prompt_logprobs` the recorded scoring requests were answered with."""
+    from agents.backends.http_client import dumps
+
+    lm = server.toy_lm
+    return sum(len(dumps([toy_lm.prompt_logprobs(lm, p) for p in a.body["prompt"]]))
+               for a in server.arrivals if "prompt_logprobs" in a.body)
+
+
 def main() -> None:
     """Run both settings alternately and print one table row each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -89,12 +98,14 @@ def main() -> None:
                                                  args.products)
                 best[setting] = min(best.get(setting, (seconds, toy_s)), (seconds, toy_s))
                 sent[setting] = paths
+        size = body_bytes(server)  # the last tick's (exact) scoring answers, re-encoded
     print(f"{platform.machine()} {platform.python_version()}; {args.decisions} decisions, "
           f"{args.products} products, best of {args.repeats}")
     for setting in ("off", "exact"):
         seconds, toy_s = best[setting]
         print(f"{setting:>5}: {seconds:.3f} s per tick (toy model's prompt_logprobs "
               f"{toy_s:.3f} s), requests {sent[setting]}")
+    print(f"scoring answers of one exact tick: {size / 1e6:.1f} MB of JSON")
     print(f"ratio exact/off: {best['exact'][0] / best['off'][0]:.1f}")
 
 
