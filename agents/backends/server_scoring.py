@@ -12,9 +12,11 @@ then every answered decision's options are scored by the same server:
 2. For every label, the sequence prefix + label tokens is sent as a token-id prompt to
    `/v1/completions` with `prompt_logprobs: 0` and `max_tokens: 1` (temperature 1 and
    vLLM's neutral sampling fields); the log-probs the server returns for the label's own
-   tokens are summed. Sequences travel as lists of prompts, whole decisions per request, up
-   to `prompts_per_request` prompts, at most `max_concurrency` requests per URL in flight,
-   each with the generation's retry rules (`agents.backends.retry`).
+   tokens are summed. A sequence that begins another one is read from the longer one's
+   log-probs and not sent (see `covering`). Sequences travel as lists of prompts, whole
+   decisions per request, up to `prompts_per_request` prompts, at most `max_concurrency`
+   requests per URL in flight, each with the generation's retry rules
+   (`agents.backends.retry`); identical decisions (replicates) are scored once.
 3. A label is complete when the answer leaves it: for each listed label that extends it
    (`12` for `1`), the label's tokens followed by the tokens of the rest (`2`) are scored
    too and taken out. `choice_probs` are these raw probabilities and `choice_prob_mass`
@@ -75,6 +77,28 @@ class _Plan:
     start: int                     # where every sequence's continuation starts
     sequences: list[list[int]]     # one per label, then one per (label, longer label)
     extensions: list[tuple[int, int]]  # (label, sequence) pairs taken out of the label
+    prompts: list[list[int]]       # the sequences no other one extends: what is sent
+    cover: list[int]               # per sequence, the prompt that holds it
+
+
+def covering(sequences: Sequence[list[int]], start: int) -> tuple[list[list[int]], list[int]]:
+    """The sequences that no other one extends, and for each sequence the one holding it.
+
+    A sequence that is the beginning of another (` 1` of ` 1`+`0`) needs no request of its
+    own: the longer one's prompt log-probs hold it. All share the first `start` tokens.
+    """
+    kept: list[list[int]] = []
+    cover = [0] * len(sequences)
+    for k in sorted(range(len(sequences)), key=lambda k: -len(sequences[k])):
+        tail = sequences[k][start:]
+        for j, longer in enumerate(kept):
+            if longer[start:start + len(tail)] == tail:
+                cover[k] = j
+                break
+        else:
+            cover[k] = len(kept)
+            kept.append(sequences[k])
+    return kept, cover
 
 
 def server_root(url: str) -> str:
@@ -211,7 +235,8 @@ class ServerScorer:
                 if longer != short and longer.startswith(short):
                     extensions.append((k, len(sequences)))
                     sequences.append(sequences[k] + self._tokens[longer[len(short):]])
-        return _Plan(row, kind, len(prefix), sequences, extensions)
+        prompts, cover = covering(sequences, len(prefix))
+        return _Plan(row, kind, len(prefix), sequences, extensions, prompts, cover)
 
     async def _prefix(self, request: DecisionRequest, answer_prefix: str) -> list[int]:
         """The token ids before the targets: the prompt, then the answer up to the choice."""
@@ -246,7 +271,7 @@ class ServerScorer:
         unique: dict[tuple[Any, ...], _Plan] = {}
         copies: list[tuple[_Plan, _Plan]] = []
         for plan in plans:
-            key = (plan.kind, plan.start, tuple(map(tuple, plan.sequences)))
+            key = (plan.kind, plan.start, tuple(map(tuple, plan.prompts)))
             if key in unique:
                 copies.append((plan, unique[key]))
             else:
@@ -254,12 +279,12 @@ class ServerScorer:
         chunks: list[list[_Plan]] = []
         size = 0
         for plan in unique.values():
-            if chunks and size + len(plan.sequences) <= self.options.prompts_per_request:
+            if chunks and size + len(plan.prompts) <= self.options.prompts_per_request:
                 chunks[-1].append(plan)
-                size += len(plan.sequences)
+                size += len(plan.prompts)
             else:
                 chunks.append([plan])
-                size = len(plan.sequences)
+                size = len(plan.prompts)
         done = await asyncio.gather(*(self._score_chunk(c, completions) for c in chunks),
                                     return_exceptions=True)
         for outcome in done:
@@ -273,14 +298,14 @@ class ServerScorer:
             target.choice_probs_error = source.choice_probs_error
 
     async def _score_chunk(self, chunk: list[_Plan], completions: list[Completion]) -> None:
-        prompts = [seq for plan in chunk for seq in plan.sequences]
+        prompts = [seq for plan in chunk for seq in plan.prompts]
         body: dict[str, Any] = {"model": self.backend.model, "prompt": prompts,
                                 "max_tokens": 1, "temperature": 1.0, "top_p": 1.0, "n": 1,
                                 "prompt_logprobs": 0, **self.sampling}
         try:
             answer = await self._post(0, "/completions", body)
-            logps = read_prompt_logprobs(answer, prompts, [p.start for p in chunk
-                                                           for _ in p.sequences])
+            steps = read_prompt_logprobs(answer, prompts, [p.start for p in chunk
+                                                            for _ in p.prompts])
         except Unsupported:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the decisions, never raised
@@ -291,8 +316,10 @@ class ServerScorer:
             return
         at = 0
         for plan in chunk:
-            values = [math.exp(v) for v in logps[at:at + len(plan.sequences)]]
-            at += len(plan.sequences)
+            held = steps[at:at + len(plan.prompts)]
+            at += len(plan.prompts)
+            values = [math.exp(sum(held[plan.cover[k]][:len(seq) - plan.start]))
+                      for k, seq in enumerate(plan.sequences)]
             labels = len(plan.sequences) - len(plan.extensions)
             probs = values[:labels]
             for label, sequence in plan.extensions:
@@ -340,8 +367,8 @@ def _refused(exc: BaseException) -> bool:
 
 
 def read_prompt_logprobs(answer: Any, prompts: Sequence[Sequence[int]],
-                         starts: Sequence[int]) -> list[float]:
-    """Per prompt, the sum of the returned log-probs of its tokens from `start` on.
+                         starts: Sequence[int]) -> list[list[float]]:
+    """Per prompt, the returned log-probs of its tokens from `start` on, one per token.
 
     vLLM's `prompt_logprobs` is, per prompt position, a map from token id (a string in JSON)
     to `{"logprob": ...}` (None at position 0). Choices are matched by `index`. A response
@@ -356,7 +383,7 @@ def read_prompt_logprobs(answer: Any, prompts: Sequence[Sequence[int]],
         entries = by_index[i].get("prompt_logprobs")
         if entries is None:
             raise Unsupported("its completions answer has no prompt_logprobs")
-        total = 0.0
+        logps = []
         for position in range(start, len(prompt)):
             entry = entries[position] if position < len(entries) else None
             value = (entry or {}).get(str(prompt[position]))
@@ -364,7 +391,7 @@ def read_prompt_logprobs(answer: Any, prompts: Sequence[Sequence[int]],
                 value = value.get("logprob")
             if not isinstance(value, int | float):
                 raise ScoringFailed(f"scoring: no log-prob for prompt {i} at {position}")
-            total += float(value)
-        out.append(total)
+            logps.append(float(value))
+        out.append(logps)
     return out
 

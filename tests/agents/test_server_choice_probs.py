@@ -84,8 +84,11 @@ def test_conditional_probabilities_over_twelve_products_match_the_model(server):
     calls = scoring_calls(server)
     assert all(c.body["prompt_logprobs"] == 0 and c.body["max_tokens"] == 1 for c in calls)
     assert all(len(c.body["prompt"]) <= 20 for c in calls)
-    # whole decisions per request: 13 labels + 3 longer labels (10, 11, 12 extend 1)
-    assert sum(len(c.body["prompt"]) for c in calls) == 4 * 16
+    # whole decisions per request: 13 labels + 3 paths from 1 to 10..12 (` 1` + `0`, ...);
+    # ` 1` begins those three, so it is read from them, and ` 1` + `1` is the label `11`
+    # itself (` 11` is no toy token): 14 prompts each
+    assert LM.encode(" 11") == LM.encode(" 1") + LM.encode("1")
+    assert sum(len(c.body["prompt"]) for c in calls) == 4 * 14
     assert all(isinstance(t, int) for c in calls for p in c.body["prompt"] for t in p)
 
 
