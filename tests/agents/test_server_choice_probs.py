@@ -15,6 +15,7 @@ from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
 from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
+from agents.backends.server_scoring import covering
 from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer
 from agents.toy_lm import ToyLM
@@ -232,3 +233,12 @@ def test_a_scoring_failure_is_recorded_in_the_run_and_replayed(tmp_path):
     assert live.choice.notna().all() and live.choice_probs.isna().all()
     assert live.choice_probs_error.str.startswith("scoring /completions: HTTP 400").all()
     pd.testing.assert_frame_equal(live[PROB_COLUMNS], replay[PROB_COLUMNS])
+
+
+def test_a_sequence_that_begins_another_is_not_sent_on_its_own():
+    prefix = [7, 8]
+    sequences = [prefix + [1], prefix + [1, 0], prefix + [2], prefix + [1, 0], prefix + [1, 2]]
+    kept, cover = covering(sequences, len(prefix))
+    assert sorted(map(tuple, kept)) == [(7, 8, 1, 0), (7, 8, 1, 2), (7, 8, 2)]
+    for sequence, held in zip(sequences, cover, strict=True):
+        assert kept[held][:len(sequence)] == sequence
