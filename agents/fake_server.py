@@ -23,6 +23,7 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
 Run it by hand to try a scenario's HTTP path without a GPU:
 
     python -m agents.fake_server --port 8000 --latency-ms 50 --slots 64
+    python -m agents.fake_server --port 8000 --toy-lm    # also exact choice probabilities
 
 It needs `aiohttp` (in the `test` extra).
 """
@@ -369,9 +370,17 @@ def main() -> None:
                         help="time each request takes, in milliseconds (default 0)")
     parser.add_argument("--slots", type=int, default=None, metavar="N",
                         help="requests served at once; others queue (default: unlimited)")
+    parser.add_argument("--toy-lm", action="store_true",
+                        help="serve /tokenize and token-id prompts with prompt_logprobs from "
+                        "the toy model, for choice_probs: exact")
     args = parser.parse_args()
+    toy = None
+    if args.toy_lm:
+        from agents.toy_lm import ToyLM
+
+        toy = ToyLM()
     server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
-                              port=args.port).start()
+                              port=args.port, toy_lm=toy).start()
     print(f"fake OpenAI server at {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         threading.Event().wait()

@@ -105,6 +105,19 @@ def test_direct_probabilities_of_the_choice_form(server):
     assert answer.choice_probs_kind == "direct"
 
 
+def test_the_json_form_is_read_inside_its_choice_field(server):
+    b = backend(server, structured_output="json")
+    request = make_request(seed=4, options=3)
+    answer = b.generate([request])[0]
+    b.close()
+    text = answer.text
+    cut = text.rindex('"choice": "') + len('"choice": "')
+    prefix = chat_prompt_ids(request) + LM.encode(text[:cut])
+    expected = expected_probs(prefix, "", ["1", "2", "3", "none"])
+    assert answer.choice_probs == pytest.approx(expected, rel=1e-9)
+    assert answer.choice_probs_kind == "conditional"
+
+
 def test_completions_api_scores_the_locally_rendered_prompt(server, tiny_lm):
     from agents.backends.chat_template import load_tokenizer, render_prompt
 
