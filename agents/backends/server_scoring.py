@@ -192,11 +192,11 @@ class ServerScorer:
     async def _plans(self, requests: Sequence[DecisionRequest], completions: list[Completion],
                      answered: list[int]) -> list[_Plan]:
         """Tokenize what each answered decision needs; one plan per decision that has one."""
-        grammar_free = self.options.structured_output != "choice"
+        conditional = self.options.structured_output != "choice"
         texts: dict[int, tuple[str, str, list[str]]] = {}
         for i in answered:
             labels = option_labels(requests[i])
-            if not grammar_free:
+            if not conditional:
                 texts[i] = ("", "", direct_targets(labels))
                 continue
             text = completions[i].text or ""
@@ -223,7 +223,7 @@ class ServerScorer:
                 completions[i].choice_probs_error = str(prefix)
                 continue
             plans.append(self._plan(i, prefix, option_labels(requests[i]), texts[i][2],
-                                    DIRECT if not grammar_free else CONDITIONAL))
+                                    DIRECT if not conditional else CONDITIONAL))
         return plans
 
     def _plan(self, row: int, prefix: list[int], labels: Sequence[str],
