@@ -117,8 +117,10 @@ class Completion:
     `choice_probs`, when the backend read them, are the probabilities of the listed options
     in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
     probability is unknown (outside a server's top-k). `choice_prob_mass` is the total they
-    cover (1.0 when exact) and `choice_probs_kind` is `conditional` (read at the choice
-    position of the answer written) or `direct` (the answer is only the choice line).
+    cover (1.0 when normalised over the options; `openai` with `exact` leaves them raw, so it
+    is their sum, see `agents.backends.server_scoring`) and `choice_probs_kind` is
+    `conditional` (read at the choice position of the answer written) or `direct` (the
+    answer is only the choice line).
     `choice_probs_error` says why probabilities that were asked for could not be read (a
     scoring request that failed, a server without exact scoring); the answer stands.
     """
