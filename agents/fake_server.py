@@ -13,11 +13,17 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
   encoded in Latin-1, not UTF-8);
 - record every request: arrival and end times, the body, how many were in flight;
 - return per-token log-probs with their top-k alternatives (`logprobs`) when a request asks
-  for them (`logprobs` + `top_logprobs` for chat, `logprobs: k` for completions).
+  for them (`logprobs` + `top_logprobs` for chat, `logprobs: k` for completions);
+- with a `toy_lm` (`agents.toy_lm.ToyLM`), behave like vLLM where tinmen scores options:
+  `POST /tokenize` (a text `prompt` or chat `messages`) and `/v1/completions` with
+  token-id prompts, answering one greedy token and, with `prompt_logprobs`, each prompt
+  token's own log-prob under the toy model. Without one `/tokenize` is a 404, as on a
+  hosted API.
 
 Run it by hand to try a scenario's HTTP path without a GPU:
 
     python -m agents.fake_server --port 8000 --latency-ms 50 --slots 64
+    python -m agents.fake_server --port 8000 --toy-lm    # also exact choice probabilities
 
 It needs `aiohttp` (in the `test` extra).
 """
@@ -108,6 +114,15 @@ def default_answer(body: dict[str, Any], prompt: str) -> str:
     return f"{explanation}\nChoice: {number}"
 
 
+def _token_prompts(prompt: Any) -> bool:
+    """Whether a completions `prompt` is token ids (one list of ints, or a list of them)."""
+    if not isinstance(prompt, list) or not prompt:
+        return False
+    first = prompt[0]
+    return isinstance(first, int) or (isinstance(first, list) and bool(first)
+                                      and isinstance(first[0], int))
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -129,6 +144,8 @@ class FakeOpenAIServer:
     max_in_flight: int = 0
     reverse_choices: bool = False
     """List the choices of a completions answer last to first (each keeps its `index`)."""
+    toy_lm: Any = None
+    """An `agents.toy_lm.ToyLM`: serve `/tokenize` and token-id prompts (see the docstring)."""
 
     def __post_init__(self) -> None:
         self._in_flight = 0
@@ -189,6 +206,8 @@ class FakeOpenAIServer:
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_post("/v1/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
+        if self.toy_lm is not None:
+            app.router.add_post("/tokenize", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, self.host, self.port, backlog=4096)
@@ -223,7 +242,12 @@ class FakeOpenAIServer:
                 response = await self._faulty(request, fault)
                 if response is not None:
                     return response
-            return web.json_response(await self._complete(request.path, body))
+            answer = await self._complete(request.path, body)
+            if "prompt_logprobs" in body:  # large scoring bodies: orjson when installed
+                from agents.backends.http_client import dumps
+
+                return web.json_response(answer, dumps=lambda v: dumps(v).decode())
+            return web.json_response(answer)
         finally:
             with self._lock:
                 self._in_flight -= 1
@@ -261,6 +285,10 @@ class FakeOpenAIServer:
         raise ValueError(f"unknown fault {fault!r}")
 
     async def _complete(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path.endswith("/tokenize"):
+            return self._tokenize(body)
+        if self.toy_lm is not None and _token_prompts(body.get("prompt")):
+            return await self._score_tokens(body)
         if path.endswith("chat/completions"):
             prompts = [prompt_text(body)]
         else:
@@ -294,12 +322,43 @@ class FakeOpenAIServer:
         return {"id": "fake", "object": kind, "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": choices, "usage": usage}
 
-    async def _one(self, body: dict[str, Any], prompt: str) -> str:
+    def _tokenize(self, body: dict[str, Any]) -> dict[str, Any]:
+        lm = self.toy_lm
+        if "messages" in body:
+            text = lm.render_chat(body["messages"], body.get("add_generation_prompt", True))
+        else:
+            text = str(body.get("prompt", ""))
+        tokens = lm.encode(text)
+        return {"count": len(tokens), "max_model_len": 1 << 20, "tokens": tokens}
+
+    async def _score_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        from agents.toy_lm import prompt_logprobs
+
+        raw = body["prompt"]
+        prompts = [raw] if raw and isinstance(raw[0], int) else list(raw)
+        await asyncio.gather(*(self._wait() for _ in prompts))  # latency and slots
+        choices = []
+        for i, prompt in enumerate(prompts):
+            token = self.toy_lm.greedy(prompt)
+            choice = {"index": i, "finish_reason": "length", "text": self.toy_lm.texts[token]}
+            if body.get("prompt_logprobs") is not None:
+                choice["prompt_logprobs"] = prompt_logprobs(self.toy_lm, prompt)
+            choices.append(choice)
+        tokens = sum(len(p) for p in prompts)
+        return {"id": "fake", "object": "text_completion", "created": int(time.time()),
+                "model": body.get("model", "fake"), "choices": choices,
+                "usage": {"prompt_tokens": tokens, "completion_tokens": len(prompts),
+                          "total_tokens": tokens + len(prompts)}}
+
+    async def _wait(self) -> None:
         if self._slots is not None:
             async with self._slots:
                 await asyncio.sleep(self.latency_s)
         elif self.latency_s:
             await asyncio.sleep(self.latency_s)
+
+    async def _one(self, body: dict[str, Any], prompt: str) -> str:
+        await self._wait()
         return self.answer(body, prompt)
 
 
@@ -311,9 +370,17 @@ def main() -> None:
                         help="time each request takes, in milliseconds (default 0)")
     parser.add_argument("--slots", type=int, default=None, metavar="N",
                         help="requests served at once; others queue (default: unlimited)")
+    parser.add_argument("--toy-lm", action="store_true",
+                        help="serve /tokenize and token-id prompts with prompt_logprobs from "
+                        "the toy model, for choice_probs: exact")
     args = parser.parse_args()
+    toy = None
+    if args.toy_lm:
+        from agents.toy_lm import ToyLM
+
+        toy = ToyLM()
     server = FakeOpenAIServer(latency_s=args.latency_ms / 1000, slots=args.slots,
-                              port=args.port).start()
+                              port=args.port, toy_lm=toy).start()
     print(f"fake OpenAI server at {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         threading.Event().wait()

@@ -123,8 +123,12 @@ class Completion:
     `choice_probs`, when the backend read them, are the probabilities of the listed options
     in listing order, then of `none` (see `agents.choice_probs`); an entry is None when its
     probability is unknown (outside a server's top-k). `choice_prob_mass` is the total they
-    cover (1.0 when exact) and `choice_probs_kind` is `conditional` (read at the choice
-    position of the answer written) or `direct` (the answer is only the choice line).
+    cover (1.0 when normalised over the options; `openai` with `exact` leaves them raw, so it
+    is their sum, see `agents.backends.server_scoring`) and `choice_probs_kind` is
+    `conditional` (read at the choice position of the answer written) or `direct` (the
+    answer is only the choice line).
+    `choice_probs_error` says why probabilities that were asked for could not be read (a
+    scoring request that failed, a server without exact scoring); the answer stands.
     """
 
     text: str | None
@@ -141,6 +145,7 @@ class Completion:
     choice_probs: tuple[float | None, ...] | None = None
     choice_prob_mass: float | None = None
     choice_probs_kind: str | None = None
+    choice_probs_error: str | None = None
     parsed: Any = field(default=None, compare=False, repr=False)
     answer_chars: int | None = None
     earlier_answer_chars: tuple[int | None, ...] = ()

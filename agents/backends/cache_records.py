@@ -71,13 +71,17 @@ def for_request(request: DecisionRequest, completion: Completion) -> Completion:
                       choice_probs=completion.choice_probs,
                       choice_prob_mass=completion.choice_prob_mass,
                       choice_probs_kind=completion.choice_probs_kind,
+                      choice_probs_error=completion.choice_probs_error,
                       parsed=completion.parsed, answer_chars=completion.answer_chars)
 
 
 def probs_to_store(completion: Completion) -> str | None:
     """A completion's choice probabilities as stored with its answer (JSON), or None."""
     if completion.choice_probs is None:
-        return None
+        if completion.choice_probs_error is None:
+            return None
+        return json.dumps({"p": None, "mass": None, "kind": None,
+                           "error": completion.choice_probs_error})
     return json.dumps({"p": list(completion.choice_probs), "mass": completion.choice_prob_mass,
                        "kind": completion.choice_probs_kind})
 
@@ -87,5 +91,6 @@ def stored_probs(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     stored = json.loads(text)
-    return {"choice_probs": tuple(stored["p"]), "choice_prob_mass": stored["mass"],
-            "choice_probs_kind": stored["kind"]}
+    return {"choice_probs": None if stored["p"] is None else tuple(stored["p"]),
+            "choice_prob_mass": stored["mass"], "choice_probs_kind": stored["kind"],
+            "choice_probs_error": stored.get("error")}

@@ -93,11 +93,15 @@ def distribution_fields(distribution: Distribution | None) -> dict[str, Any]:
 
 
 def check_choice_probs(options: BackendOptions) -> None:
-    """Refuse the settings the `openai` backend cannot serve, in one line."""
-    if options.choice_probs == "exact":
+    """Refuse the settings the `openai` backend cannot serve, in one line.
+
+    `exact` is served by a vLLM server (`agents.backends.server_scoring`); a server without
+    its scoring endpoints is reported once, at the first tick.
+    """
+    if options.choice_probs == "exact" and options.server == "openai":
         from agents.errors import BackendCreationError
 
         raise BackendCreationError(
-            "backend 'openai' reads choice probabilities from top-k log-probs only: set "
-            "backend_options.choice_probs: top_logprobs (or --choice-probs top_logprobs), or "
-            "use backend hf or vllm for exact probabilities")
+            "backend_options.choice_probs: exact with server: openai: a hosted API returns "
+            "no prompt log-probs; set choice_probs: top_logprobs (or --choice-probs "
+            "top_logprobs), or serve the model with vLLM (server: vllm)")

@@ -197,6 +197,7 @@ class OpenAIBackend:
         self._runner = EventLoopThread()
         self._key = key
         self._clients: list[JsonClient] = []
+        self._scorer: Any = None  # `server_scoring.ServerScorer`, with choice_probs: exact
 
     async def _open_clients(self) -> list[JsonClient]:
         """One keep-alive pool per URL, created on the backend's loop at first use."""
@@ -216,6 +217,11 @@ class OpenAIBackend:
         """`generate`, calling `on_result(index, completion)` as each answer arrives."""
         if not requests:
             return []
+        if self.options.choice_probs == "exact":  # a scoring pass after the answers
+            from agents.backends.server_scoring import generate_with_probs
+
+            return self._runner.run(generate_with_probs(self, list(requests), on_result,
+                                                        NEUTRAL_SAMPLING))
         return self._runner.run(self._run_batch(list(requests), on_result))
 
     def describe(self) -> dict[str, Any]:
@@ -245,6 +251,8 @@ class OpenAIBackend:
         async def close_all() -> None:
             for client in self._clients:
                 await client.close()
+            if self._scorer is not None:
+                await self._scorer.close()
 
         try:
             self._runner.run(close_all())

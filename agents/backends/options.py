@@ -113,7 +113,8 @@ class BackendOptions(BaseModel):
     choice_probs: Literal["off", "top_logprobs", "exact"] = Field(
         default="off",
         description="Record each decision's probability of every listed option (and of "
-        "`none`): `exact` scores every option's continuation (`hf`, `vllm`); `top_logprobs` "
+        "`none`): `exact` scores every option's continuation (`hf`, `vllm`, and `openai` with a "
+        "vLLM server: a second request per tick); `top_logprobs` "
         "reads the server's top-k log-probs at the choice position (`openai`: options "
         "outside the top-k are unknown and `choice_prob_mass` < 1 says so); `off`. The "
         "`rational` backend always records its own. See README, Choice probabilities.",

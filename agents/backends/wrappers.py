@@ -89,6 +89,7 @@ def merge_reask(previous: Completion, again: Completion) -> Completion:
         choice_probs=(again if answered else previous).choice_probs,
         choice_prob_mass=(again if answered else previous).choice_prob_mass,
         choice_probs_kind=(again if answered else previous).choice_probs_kind,
+        choice_probs_error=(again if answered else previous).choice_probs_error,
     )
 
 

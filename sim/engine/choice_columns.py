@@ -64,7 +64,7 @@ def _expect(weights: np.ndarray, values: np.ndarray, present: np.ndarray) -> np.
 
 def choice_probability_columns(completions: Sequence[Completion], orders: Sequence[np.ndarray],
                                settle_as: SettleAs) -> dict[str, Any]:
-    """The decision table's seven probability columns for one tick."""
+    """The decision table's eight probability columns for one tick."""
     lengths = [len(order) for order in orders]
     n = len(completions)
     probs, mass = probability_matrix(completions, lengths)
@@ -75,6 +75,8 @@ def choice_probability_columns(completions: Sequence[Completion], orders: Sequen
         "choice_prob_mass": mass,
         "choice_probs_kind": [None if np.isnan(mass[i]) else c.choice_probs_kind
                               for i, c in enumerate(completions)],
+        "choice_probs_error": [c.choice_probs_error if np.isnan(mass[i]) else None
+                               for i, c in enumerate(completions)],
     }
     if n == 0 or np.isnan(mass).all():
         for name in ("p_customer_best", "p_company_best", "expected_override",

@@ -80,8 +80,9 @@ DECISION_SCHEMA = pa.schema([
     ("option_affordable", pa.list_(pa.bool_())),
     # choice probabilities (null when the backend did not read them; see agents.choice_probs)
     ("choice_probs", pa.list_(pa.float64())),  # listing order, then `none`; null = unknown
-    ("choice_prob_mass", pa.float64()),   # total the entries cover: 1.0 exact, < 1 top-k
+    ("choice_prob_mass", pa.float64()),   # total the entries cover: 1.0 normalised, < 1 not
     ("choice_probs_kind", pa.string()),   # conditional (on the explanation) | direct
+    ("choice_probs_error", pa.string()),  # why asked-for probabilities are null, else null
     ("p_customer_best", pa.float64()),    # P(the customer's best: a product, or nothing)
     ("p_company_best", pa.float64()),     # P(a company-best product)
     ("expected_override", pa.float64()),  # P(override) = 1 - p_customer_best

@@ -12,7 +12,6 @@ from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
 from agents.backends.overrides import BackendOverrides
 from agents.choice_probs import TokenChoices, read_top_logprobs
-from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer
 from sim.engine.run import run_scenario
 from tests.agents.test_openai_backend import llm_scenario
@@ -67,11 +66,6 @@ def test_off_asks_for_nothing(server):
     b.close()
     assert "logprobs" not in server.requests_to("chat/completions")[0].body
     assert answer.choice_probs is None
-
-
-def test_exact_is_refused_in_one_line():
-    with pytest.raises(BackendCreationError, match="choice_probs: top_logprobs"):
-        OpenAIBackend("m", options=BackendOptions(choice_probs="exact"))
 
 
 def test_completions_format_and_two_digit_numbers():
