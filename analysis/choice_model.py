@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from analysis.choice_inference import decision_scores, robust_choice_cov
