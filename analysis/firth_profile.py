@@ -16,16 +16,19 @@ treat decisions as independent.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 LIMIT = 60.0
 """Farthest log-odds searched for an interval end."""
 
+MAX_STEP = 5.0
+"""Largest change of one coefficient in a Newton step of the profile (logistf's maxstep)."""
+
 
 def penalised_loglik(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> float:
     """ℓ(β) + ½·log|XᵀWX| of a logistic regression (−inf where XᵀWX is singular)."""
-    eta = np.clip(x @ beta, -35, 35)
-    p = 1.0 / (1.0 + np.exp(-eta))
+    eta = x @ beta                      # not clipped: a clip would flatten ℓ* far out
+    p = special.expit(eta)
     info = (x * (p * (1 - p))[:, None]).T @ x
     sign, logdet = np.linalg.slogdet(info)
     loglik = float(np.sum(y * eta - np.logaddexp(0, eta)))
@@ -35,8 +38,7 @@ def penalised_loglik(x: np.ndarray, y: np.ndarray, beta: np.ndarray) -> float:
 def _score_and_info(x: np.ndarray, y: np.ndarray, beta: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Firth's modified score Xᵀ(y − p + h(½ − p)) (the gradient of ℓ*) and XᵀWX."""
-    eta = np.clip(x @ beta, -35, 35)
-    p = 1.0 / (1.0 + np.exp(-eta))
+    p = special.expit(x @ beta)
     w = p * (1 - p)
     info = (x * w[:, None]).T @ x
     h = w * np.einsum("ij,jk,ik->i", x, np.linalg.pinv(info), x)
@@ -47,8 +49,8 @@ def profile_loglik(x: np.ndarray, y: np.ndarray, j: int, value: float, start: np
                    *, max_iter: int = 200) -> tuple[float, np.ndarray]:
     """max ℓ* over the coefficients other than j, with β_j = `value`: (ℓ*_j, the maximiser).
 
-    Newton steps on the free coefficients (Fisher information as the curvature) with
-    step-halving on ℓ*, from `start`."""
+    Newton steps on the free coefficients (Fisher information as the curvature), each
+    coefficient's change capped at `MAX_STEP`, with step-halving on ℓ*, from `start`."""
     beta = np.array(start, dtype=float)
     beta[j] = value
     free = np.arange(x.shape[1]) != j
@@ -58,6 +60,9 @@ def profile_loglik(x: np.ndarray, y: np.ndarray, j: int, value: float, start: np
     for _ in range(max_iter):
         score, info = _score_and_info(x, y, beta)
         step = np.linalg.lstsq(info[np.ix_(free, free)], score[free], rcond=None)[0]
+        largest = np.max(np.abs(step)) if step.size else 0.0
+        if largest > MAX_STEP:
+            step *= MAX_STEP / largest
         t = 1.0
         while True:
             new = beta.copy()

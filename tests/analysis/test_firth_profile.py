@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import optimize, stats
 
-from analysis.regression import PROFILE, interaction_logit
+from analysis.firth_profile import penalised_loglik, profile_loglik
+from analysis.regression import PROFILE, design_matrix, interaction_logit, irls
 from tests.analysis.test_regression import design_frame
 
 COUNTS = {(False, False): (12, 40), (True, False): (5, 40), (False, True): (0, 40),
@@ -85,3 +86,22 @@ def test_ml_fits_keep_wald_intervals_and_clustered_firth_says_what_it_assumes():
     clustered = interaction_logit(design_frame(COUNTS, customers=20), cluster="customer")
     assert clustered.interval == PROFILE
     assert "treat decisions as independent" in clustered.note
+
+
+def test_the_profile_stays_smooth_far_from_the_estimate():
+    # a cell all 1 and one nearly 0: far values of β_j push some linear predictors beyond
+    # ±35, where a clipped likelihood would go flat and Newton steps would run away
+    counts = {(False, False): (55, 60), (False, True): (60, 60), (True, False): (4, 60),
+              (True, True): (56, 60)}
+    frame = design_frame(counts)
+    x, _ = design_matrix(frame)
+    y = frame["override"].astype(float).to_numpy()
+    beta = irls(x, y, firth=True)[0]
+    top = penalised_loglik(x, y, beta)
+    for j in range(1, 4):
+        for direction in (-1, 1):
+            grid = beta[j] + direction * np.linspace(0, 8, 17)
+            drops = [2 * (top - profile_loglik(x, y, j, b, beta)[0]) for b in grid]
+            assert np.all(np.diff(drops) > 0) and drops[-1] < 200
+    result = interaction_logit(frame, cluster="decision")
+    assert np.isfinite(result.table[["lo", "hi"]].to_numpy(dtype=float)).all()
