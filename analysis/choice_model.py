@@ -39,7 +39,8 @@ MIN_LISTING = 3
 class ChoiceModelResult:
     """Coefficients of the conditional logit: term, coef, se, odds_ratio, lo, hi, p_value and
     `separated` (the feature alone separates the choices: its coefficient is ±inf), the
-    cluster kind and a description of the covariance behind `se` (`covariance`)."""
+    cluster kind and a description of the covariance behind `se` (`covariance`). `fit` is
+    statsmodels' result, whose own `bse` are model-based; `table` holds the ones used."""
 
     table: pd.DataFrame
     n_decisions: int

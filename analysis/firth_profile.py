@@ -15,6 +15,8 @@ treat decisions as independent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy import optimize, special, stats
 
@@ -97,8 +99,11 @@ def profile_interval(x: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, j: int,
         while abs(inner) < LIMIT:
             outer = inner + direction * step
             if excess(outer) > 0:
-                return optimize.brentq(excess, min(inner, outer), max(inner, outer),
-                                       xtol=1e-9, rtol=1e-12)
+                try:
+                    return optimize.brentq(excess, min(inner, outer), max(inner, outer),
+                                           xtol=1e-9, rtol=1e-12)
+                except ValueError:   # a warm-started profile moved an end's sign: bisect
+                    return _bisect(excess, inner, outer)
             inner, step = outer, step * 2
         return direction * np.inf
 
@@ -106,3 +111,16 @@ def profile_interval(x: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, j: int,
     warm["beta"] = np.array(beta_hat, dtype=float)
     stat = max(2.0 * (top - profile_loglik(x, y, j, 0.0, beta_hat)[0]), 0.0)
     return lo, hi, float(stats.chi2.sf(stat, 1))
+
+
+def _bisect(excess: Callable[[float], float], inside: float, outside: float,
+            tol: float = 1e-9) -> float:
+    """The crossing of `excess` between a point known inside the interval (excess ≤ 0) and one
+    known outside (> 0), by bisection, which never re-evaluates the ends."""
+    while abs(outside - inside) > tol:
+        middle = 0.5 * (inside + outside)
+        if excess(middle) > 0:
+            outside = middle
+        else:
+            inside = middle
+    return 0.5 * (inside + outside)

@@ -106,3 +106,10 @@ def test_the_profile_stays_smooth_far_from_the_estimate():
             assert np.all(steps > 0) and np.all(np.abs(np.diff(steps)) < 10)  # no jumps
     result = interaction_logit(frame, cluster="decision")
     assert np.isfinite(result.table[["lo", "hi"]].to_numpy(dtype=float)).all()
+
+
+def test_bisection_finds_the_crossing_between_known_inside_and_outside_points():
+    from analysis.firth_profile import _bisect
+
+    assert _bisect(lambda b: b**2 - 3.84, 0.0, 5.0) == pytest.approx(np.sqrt(3.84), abs=1e-8)
+    assert _bisect(lambda b: b**2 - 3.84, 0.0, -5.0) == pytest.approx(-np.sqrt(3.84), abs=1e-8)
