@@ -77,9 +77,17 @@ def count_clusters(ids: np.ndarray | None, n: int) -> int:
     return n if ids is None else (int(ids.max()) + 1 if len(ids) else 0)
 
 
+FEW_CLUSTERS = 10
+"""Below this many clusters a cluster-robust covariance is itself unreliable (the output
+says so): its middle term has rank at most G − 1."""
+
+
 def covariance_label(kind: str, clusters: int) -> str:
     """How a model's covariance was estimated, for the output: model-based for independent
-    decisions, else cluster-robust by `kind` with the number of clusters."""
+    decisions, else cluster-robust by `kind` with the number of clusters (and a warning
+    below `FEW_CLUSTERS`)."""
     if kind == "decision":
         return "model-based (inverse information)"
-    return f"cluster-robust by {kind} ({clusters} clusters)"
+    few = (f"; fewer than {FEW_CLUSTERS} clusters, so these errors are unreliable"
+           if clusters < FEW_CLUSTERS else "")
+    return f"cluster-robust by {kind} ({clusters} clusters{few})"

@@ -144,3 +144,12 @@ def test_duplicated_decisions_widen_the_interval_only_when_clustered():
     assert clustered["lambda_se"] == pytest.approx(single["lambda_se"], rel=1e-6)
     width = clustered["lambda_hi"] - clustered["lambda_lo"]
     assert width > 2 * (naive["lambda_hi"] - naive["lambda_lo"])
+
+
+def test_few_clusters_are_flagged_in_the_covariance():
+    frame = rational_frame(0.35, 300, seed=2, refuse_every=7)
+    frame["run_id"] = [f"r{i % 3}" for i in range(len(frame))]
+    row = revealed_loyalty(frame).iloc[0]                  # "auto": by run in a sweep
+    assert row["cluster"] == "run"
+    assert row["covariance"] == ("cluster-robust by run (3 clusters; fewer than 10 clusters, "
+                                 "so these errors are unreliable)")
