@@ -5,13 +5,16 @@
     summarise(runs.decisions, ["company", "disclosure"])  # rates and means with 95% intervals
 
 Modules: `load` (run and sweep directories -> DataFrames), `metrics` (conflict metrics by any
-grouping), `effects` (observation gap, pairwise tests, logistic regression, knob curves),
-`choice_model` (conditional logit), `published` (the original study's counts), `plots`
-(DataFrame -> Figure), `report` (report.md / report.html), `intervals` (Wilson, Newcombe,
-bootstrap, Holm), `transcripts` (transcripts with shared prompts resolved), `loyalty` (the
-agent's revealed weight on the company, λ̂), `regression` (interaction logit, Firth,
-cluster-robust SEs), `clusters` (cluster labels and the sandwich), `planning` (decisions per
-cell for a wanted power). Plots are imported on demand: `from analysis import plots`.
+grouping), `effects` (observation gap, pairwise tests, logistic regression), `knob_curves`
+(rates against a continuous knob with cluster-robust bands), `choice_model` (conditional
+logit), `choice_inference` (cluster-robust covariance of the conditional logits), `published`
+(the original study's counts), `plots` (DataFrame -> Figure), `report` (report.md /
+report.html), `intervals` (Wilson, Newcombe, bootstrap, Holm), `transcripts` (transcripts with
+shared prompts resolved), `loyalty` (the agent's revealed weight on the company, λ̂),
+`regression` (interaction logit, Firth, cluster-robust SEs), `firth_profile` (Firth's profile
+penalised-likelihood intervals), `clusters` (cluster labels and the sandwich), `planning`
+(decisions per cell for a wanted power). Plots are imported on demand: `from analysis import
+plots`.
 """
 
 from agents.errors import AnalysisError

@@ -12,6 +12,10 @@ the products of a listing are identified. Features (per decision and product):
 - `position`: 0-based rank in the listing, only when listing orders vary.
 
 Product prices, attributes and margins come from the manifest (`config.products`).
+
+Standard errors are cluster-robust (`analysis.choice_inference`) with the clusters of the
+logistic models (`analysis.clusters`: "auto" is by run in sweeps, by customer in a repeated
+market, model-based for independent decisions); `covariance` in the result says which.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from analysis.choice_inference import decision_scores, robust_choice_cov
+from analysis.clusters import cluster_ids, count_clusters, covariance_label
 from analysis.intervals import DEFAULT_LEVEL, z_value
 
 MIN_LISTING = 3
@@ -31,7 +38,9 @@ MIN_LISTING = 3
 @dataclass
 class ChoiceModelResult:
     """Coefficients of the conditional logit: term, coef, se, odds_ratio, lo, hi, p_value and
-    `separated` (the feature alone separates the choices: its coefficient is ±inf)."""
+    `separated` (the feature alone separates the choices: its coefficient is ±inf), the
+    cluster kind and a description of the covariance behind `se` (`covariance`). `fit` is
+    statsmodels' result, whose own `bse` are model-based; `table` holds the ones used."""
 
     table: pd.DataFrame
     n_decisions: int
@@ -39,6 +48,8 @@ class ChoiceModelResult:
     features: list[str]
     note: str = ""
     fit: object | None = field(default=None, repr=False)
+    cluster: str = "decision"
+    covariance: str = ""
 
 
 def choice_data(decisions: pd.DataFrame, products: pd.DataFrame, margins: pd.DataFrame,
@@ -48,15 +59,17 @@ def choice_data(decisions: pd.DataFrame, products: pd.DataFrame, margins: pd.Dat
     `products` and `margins` are `Runs.products()` and `Runs.margins()` (with run_id), so runs
     with different catalogues are matched to their own products.
     """
-    needed = decisions[decisions["valid"].astype(bool) & decisions["choice"].notna()
-                       & decisions["listing"].notna()]
-    sizes = needed["listing"].astype(str).str.count(r"\|") + 1
-    needed = needed[sizes >= min_listing]
+    mask = (decisions["valid"].astype(bool) & decisions["choice"].notna()
+            & decisions["listing"].notna()).to_numpy(dtype=bool)
+    sizes = decisions["listing"].astype(str).str.count(r"\|").to_numpy() + 1
+    mask = mask & (sizes >= min_listing)
+    needed = decisions[mask]
     if needed.empty:
         return pd.DataFrame()
     run_id = needed["run_id"] if "run_id" in needed else pd.Series("", index=needed.index)
     base = pd.DataFrame({
         "decision": np.arange(len(needed)),
+        "row": np.flatnonzero(mask),                 # position in `decisions`
         "run_id": run_id.astype(object).to_numpy(),
         "company": needed["company"].astype(object).to_numpy(),
         "budget": needed["budget"].astype(float).to_numpy(),
@@ -104,6 +117,7 @@ def default_features(long: pd.DataFrame) -> list[str]:
 def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: pd.DataFrame,
                       *, features: Sequence[str] | None = None,
                       min_listing: int = MIN_LISTING, engine: str = "fast",
+                      cluster: str | None = "auto",
                       level: float = DEFAULT_LEVEL) -> ChoiceModelResult:
     """Fit a conditional logit (statsmodels) of the chosen product on product features.
 
@@ -121,6 +135,10 @@ def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: 
     are fitted in that limit, which is exact: each listing keeps only its products at the
     chosen extreme of that feature (e.g. only affordable products, when the agent never buys
     over budget).
+
+    `cluster` ("auto", "customer", "agent", "run" or "decision") chooses the covariance as for
+    the logistic models: the clustered sandwich of `analysis.choice_inference`, or model-based
+    for "decision"; Wald intervals and p-values use it.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -143,18 +161,26 @@ def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: 
     rows = [{"term": name, "coef": sign * np.inf, "se": np.nan,
              "odds_ratio": np.inf if sign > 0 else 0.0, "lo": np.nan, "hi": np.nan,
              "p_value": np.nan, "separated": True} for name, sign in separated]
-    fit = None
+    fit, kind, covariance = None, "decision", ""
     if features:
-        fit = fit_choice_model(long["chosen"].to_numpy(dtype=float),
-                               long[features].to_numpy(dtype=float),
-                               long["decision"].to_numpy(), engine=engine)
+        exog, chosen = long[features].to_numpy(dtype=float), long["chosen"].to_numpy()
+        fit = fit_choice_model(chosen.astype(float), exog, long["decision"].to_numpy(),
+                               engine=engine)
+        coef = np.asarray(fit.params)
+        codes = pd.factorize(long["decision"])[0]
+        first = np.unique(codes, return_index=True)[1]
+        kind, ids = cluster_ids(decisions.iloc[long["row"].to_numpy()[first]], cluster)
+        cov = np.asarray(fit.cov_params())
+        if ids is not None:
+            cov = robust_choice_cov(cov, decision_scores(exog, chosen == 1, codes, coef), ids)
+        covariance = covariance_label(kind, count_clusters(ids, len(first)))
         z = z_value(level)
-        coef, se = np.asarray(fit.params), np.asarray(fit.bse)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            se = np.sqrt(np.diag(cov))
             fitted = pd.DataFrame({"term": features, "coef": coef, "se": se,
                                    "odds_ratio": np.exp(coef), "lo": np.exp(coef - z * se),
                                    "hi": np.exp(coef + z * se),
-                                   "p_value": np.asarray(fit.pvalues),
+                                   "p_value": 2 * stats.norm.sf(np.abs(coef / se)),
                                    "separated": ~np.isfinite(se)})
         rows = fitted.to_dict("records") + rows
     elif not separated:
@@ -162,7 +188,8 @@ def conditional_logit(decisions: pd.DataFrame, products: pd.DataFrame, margins: 
     table = pd.DataFrame(rows, columns=empty.columns) if rows else empty
     return ChoiceModelResult(table, n_decisions, n_alternatives,
                              features + [name for name, _ in separated],
-                             note="; ".join(notes), fit=fit)
+                             note="; ".join(notes), fit=fit, cluster=kind,
+                             covariance=covariance)
 
 
 ENGINES = ("fast", "statsmodels")

@@ -48,14 +48,16 @@ def cluster_ids(frame: pd.DataFrame, cluster: str | None) -> tuple[str, np.ndarr
     return kind, pd.factorize(labels.to_numpy(dtype=object))[0]
 
 
-def sandwich(bread_inverse: np.ndarray, scores: np.ndarray, ids: np.ndarray | None
-             ) -> np.ndarray:
+def sandwich(bread_inverse: np.ndarray, scores: np.ndarray, ids: np.ndarray | None, *,
+             df_correction: bool = True) -> np.ndarray:
     """Cluster-robust covariance H⁻¹ (Σ_g s_g s_gᵀ) H⁻¹ · G/(G−1), s_g = a cluster's scores.
 
     `bread_inverse` is the inverse of minus the Hessian (the model-based covariance) and
     `scores` the per-row score contributions; with `ids` None each row is its own cluster.
-    The G/(G−1) factor is the usual small-sample correction (as in statsmodels' default
-    cluster covariance together with (n−1)/(n−k), which is applied here too).
+    The G/(G−1) factor is the usual small-sample correction. With `df_correction` (the
+    logistic models) it is multiplied by (n−1)/(n−k), as in statsmodels' default cluster
+    covariance; the choice models leave that factor out (n is ambiguous there: decisions or
+    alternatives) and use G/(G−1) alone, as Stata's clogit does.
     """
     n, k = scores.shape
     if ids is None:
@@ -64,5 +66,28 @@ def sandwich(bread_inverse: np.ndarray, scores: np.ndarray, ids: np.ndarray | No
     summed = np.zeros((groups, k))
     np.add.at(summed, ids, scores)
     meat = summed.T @ summed
-    factor = groups / max(groups - 1, 1) * (n - 1) / max(n - k, 1)
+    factor = groups / max(groups - 1, 1)
+    if df_correction:
+        factor *= (n - 1) / max(n - k, 1)
     return factor * bread_inverse @ meat @ bread_inverse
+
+
+def count_clusters(ids: np.ndarray | None, n: int) -> int:
+    """How many clusters `ids` holds (`n`, one per row, when None)."""
+    return n if ids is None else (int(ids.max()) + 1 if len(ids) else 0)
+
+
+FEW_CLUSTERS = 10
+"""Below this many clusters a cluster-robust covariance is itself unreliable (the output
+says so): its middle term has rank at most G − 1."""
+
+
+def covariance_label(kind: str, clusters: int) -> str:
+    """How a model's covariance was estimated, for the output: model-based for independent
+    decisions, else cluster-robust by `kind` with the number of clusters (and a warning
+    below `FEW_CLUSTERS`)."""
+    if kind == "decision":
+        return "model-based (inverse information)"
+    few = (f"; fewer than {FEW_CLUSTERS} clusters, so these errors are unreliable"
+           if clusters < FEW_CLUSTERS else "")
+    return f"cluster-robust by {kind} ({clusters} clusters{few})"

@@ -7,8 +7,9 @@
   Holm-corrected within each family (group x metric).
 - `logistic_regression`: logit of override on the information knobs, with model and
   temperature as factors when they vary; odds ratios with Wald intervals.
-- `knob_curve`: for a continuous knob (outcome_observability, monitoring, a swept number), the
-  observed rates with Wilson intervals and a fitted logistic curve with a 95% band.
+- `knob_curve` (`analysis.knob_curves`, re-exported): for a continuous knob
+  (outcome_observability, monitoring, a swept number), the observed rates with Wilson
+  intervals and a fitted logistic curve with a cluster-robust 95% band.
 
 All rates here are over valid decisions (override and sided_with_company are null otherwise).
 """
@@ -24,15 +25,16 @@ import numpy as np
 import pandas as pd
 
 from analysis.clusters import cluster_ids
+from analysis.grouping import iter_groups as _groups
 from analysis.intervals import (
     DEFAULT_LEVEL,
     chi2_p,
     fisher_p,
     holm,
     newcombe_interval,
-    wilson_interval,
     z_value,
 )
+from analysis.knob_curves import KnobCurve, knob_curve  # noqa: F401 - re-exported
 from analysis.load import COMPANY_READERS, CUSTOMER_READERS
 from analysis.metrics import group_keys, true_count
 from analysis.ordering import DISCLOSURE_ORDER, condition_order  # noqa: F401 - re-exported
@@ -267,93 +269,3 @@ def logistic_regression(decisions: pd.DataFrame, outcome: str = "override", *,
                 " perfectly predict the outcome in some cell, so their odds ratios are not "
                 "identified (shown, but do not read them)")
     return LogitResult(outcome, formula, len(y), table, note=note, fit=fit, cluster=kind)
-
-
-@dataclass
-class KnobCurve:
-    """Observed rates per knob value (`points`) and a fitted logistic curve (`curve`)."""
-
-    knob: str
-    outcome: str
-    points: pd.DataFrame
-    curve: pd.DataFrame
-    note: str = ""
-
-
-def knob_curve(decisions: pd.DataFrame, knob: str, outcome: str = "override",
-               by: str | Sequence[str] | None = None, *, degree: int = 1, grid: int = 50,
-               level: float = DEFAULT_LEVEL) -> KnobCurve:
-    """Rate of `outcome` against a continuous knob, per group of `by`.
-
-    `points`: group, knob value, k, n, rate and Wilson interval. `curve`: group, knob value on
-    a grid, fitted probability from a logistic regression on a polynomial of the knob (of
-    `degree`), and a pointwise band (Wald on the logit scale, mapped back). Groups whose knob
-    takes fewer than degree + 1 values get points but no curve.
-    """
-    keys = group_keys(by)
-    points, curves, notes = [], [], []
-    z = z_value(level)
-    for key, group in _groups(decisions[decisions[outcome].notna()], keys):
-        x = pd.to_numeric(group[knob], errors="coerce").to_numpy(dtype=float)
-        y = group[outcome].astype(float).to_numpy()
-        for value in np.unique(x[~np.isnan(x)]):
-            at = x == value
-            k, n = int(y[at].sum()), int(at.sum())
-            lo, hi = wilson_interval(k, n, level)
-            points.append({**key, knob: value, "k": k, "n": n, "rate": k / n,
-                           "lo": float(lo), "hi": float(hi)})
-        fitted = _fit_curve(x, y, degree, grid, z)
-        if isinstance(fitted, str):
-            label = ", ".join(f"{k}={v}" for k, v in key.items())
-            notes.append(f"{label or 'all'}: {fitted}")
-            continue
-        fitted = fitted.rename(columns={"x": knob})
-        for name, value in key.items():
-            fitted.insert(0, name, value)
-        curves.append(fitted)
-    points_frame = pd.DataFrame(points, columns=[*keys, knob, "k", "n", "rate", "lo", "hi"])
-    curve_frame = (pd.concat(curves, ignore_index=True) if curves else
-                   pd.DataFrame(columns=[*keys, knob, "fitted", "lo", "hi"]))
-    return KnobCurve(knob, outcome, points_frame, curve_frame, note="; ".join(notes))
-
-
-def _fit_curve(x: np.ndarray, y: np.ndarray, degree: int, grid: int, z: float
-               ) -> pd.DataFrame | str:
-    import statsmodels.api as sm
-
-    keep = ~np.isnan(x)
-    x, y = x[keep], y[keep]
-    if len(np.unique(x)) < degree + 1:
-        return f"needs at least {degree + 1} distinct values to fit a curve"
-    if y.min() == y.max():
-        return f"the outcome is {int(y[0])} everywhere; no curve"
-    centre, scale = x.mean(), (x.std() or 1.0)
-
-    def basis(values: np.ndarray) -> np.ndarray:
-        u = (values - centre) / scale
-        return np.column_stack([u ** d for d in range(degree + 1)])
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(y, basis(x), family=sm.families.Binomial()).fit()
-    xs = np.linspace(x.min(), x.max(), grid)
-    design = basis(xs)
-    eta = design @ fit.params
-    se = np.sqrt(np.einsum("ij,jk,ik->i", design, np.asarray(fit.cov_params()), design))
-    expit = _expit
-    return pd.DataFrame({"x": xs, "fitted": expit(eta), "lo": expit(eta - z * se),
-                         "hi": expit(eta + z * se)})
-
-
-def _expit(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values))
-
-
-def _groups(frame: pd.DataFrame, keys: list[str]):
-    """(group key as a dict, group frame) pairs; the whole frame when there are no keys."""
-    if not keys:
-        yield {}, frame
-        return
-    for key, group in frame.groupby(keys, dropna=False, sort=True, observed=True):
-        key = key if isinstance(key, tuple) else (key,)
-        yield dict(zip(keys, key, strict=True)), group

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+
+import pandas as pd
 
 
 def group_keys(by: str | Sequence[str] | None) -> list[str]:
@@ -10,3 +12,14 @@ def group_keys(by: str | Sequence[str] | None) -> list[str]:
     if by is None:
         return []
     return [by] if isinstance(by, str) else list(by)
+
+
+def iter_groups(frame: pd.DataFrame, keys: list[str]
+                ) -> Iterator[tuple[dict[str, object], pd.DataFrame]]:
+    """(group key as a dict, group frame) pairs; the whole frame when there are no keys."""
+    if not keys:
+        yield {}, frame
+        return
+    for key, group in frame.groupby(keys, dropna=False, sort=True, observed=True):
+        key = key if isinstance(key, tuple) else (key,)
+        yield dict(zip(keys, key, strict=True)), group

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -196,10 +197,27 @@ def read_ticks(run_dir: Path) -> pd.DataFrame:
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(TICK_COLUMNS))
     try:
-        return pd.read_csv(path)
+        return upgrade_ticks(pd.read_csv(path))
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise AnalysisError(f"{path}: unreadable CSV ({exc}); the run directory is "
                             "damaged") from exc
+
+
+UNREAD_LOSS = "mean_agency_loss_unread_as_outside"
+
+
+def upgrade_ticks(ticks: pd.DataFrame) -> pd.DataFrame:
+    """Ticks of runs recorded before `mean_agency_loss` was over valid decisions only: their
+    `mean_agency_loss` counted unreadable answers as full loss, which is now
+    `mean_agency_loss_unread_as_outside`; it moves there and `mean_agency_loss` is unknown
+    (NaN) rather than shown with the other meaning. Current files pass unchanged."""
+    if "mean_agency_loss" not in ticks or UNREAD_LOSS in ticks:
+        return ticks
+    ticks = ticks.copy()
+    at = ticks.columns.get_loc("mean_agency_loss") + 1
+    ticks.insert(at, UNREAD_LOSS, ticks["mean_agency_loss"])
+    ticks["mean_agency_loss"] = np.nan
+    return ticks
 
 
 def _read_sweep(root: Path) -> dict[str, Any] | None:

@@ -13,7 +13,10 @@ agent is modelled as choosing j with probability
 and the revealed weight on the company is λ̂ = β_c / (β_u + β_c). For the rational baseline
 with penalties 0 this is exactly its model: V = (1 − λ)·u + λ·c + noise·Gumbel, so
 β_u = (1 − λ)/noise, β_c = λ/noise and λ̂ estimates λ. Its standard error is the delta
-method's, ∇λ = (−β_c, β_u)/(β_u + β_c)², with a model-based or cluster-robust covariance.
+method's, ∇λ = (−β_c, β_u)/(β_u + β_c)², se(λ̂)² = ∇λᵀ V ∇λ, with V the cluster-robust
+sandwich of `analysis.choice_inference` (G/(G−1)·H⁻¹(Σ_g s_g s_gᵀ)H⁻¹, clusters as for the
+logistic models: "auto" is by run in sweeps, by customer in a repeated market) or, for
+independent decisions, the model-based H⁻¹; the `covariance` column says which.
 
 Decisions left out: unreadable or failed answers (no choice to model), choices of a product
 over budget (outside the choice set), and decisions with nothing affordable. When no decision
@@ -31,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.clusters import cluster_ids, sandwich
+from analysis.choice_inference import robust_choice_cov
+from analysis.clusters import cluster_ids, count_clusters, covariance_label
 from analysis.grouping import group_keys
 from analysis.intervals import DEFAULT_LEVEL, z_value
 from sim.engine.records import OPTION_COLUMNS
@@ -42,7 +46,7 @@ DIVERGED = 50.0
 
 LOYALTY_COLUMNS = ["n_decisions", "n_left_out", "beta_customer", "beta_customer_se",
                    "beta_company", "beta_company_se", "lambda_hat", "lambda_se", "lambda_lo",
-                   "lambda_hi", "outside_option", "cluster", "note"]
+                   "lambda_hi", "outside_option", "cluster", "covariance", "note"]
 
 
 @dataclass
@@ -191,8 +195,8 @@ def revealed_loyalty(decisions: pd.DataFrame, by: str | Sequence[str] | None = N
 
     Columns: the `by` columns and `LOYALTY_COLUMNS`. `cluster` ("decision", "customer",
     "agent", "run" or "auto") chooses the covariance: model-based for "decision", else the
-    cluster-robust sandwich. `outside_option` says whether buying nothing was a modelled
-    alternative. Empty when the runs lack the per-option columns.
+    cluster-robust sandwich (`covariance` names it). `outside_option` says whether buying
+    nothing was a modelled alternative. Empty when the runs lack the per-option columns.
     """
     keys = group_keys(by)
     if not has_options(decisions):
@@ -231,8 +235,10 @@ def loyalty_of(group: pd.DataFrame, *, cluster: str | None = "auto",
                        "is identified, so λ̂ is not")
         return out
     beta, cov, scores, ok = fit_clogit(x, decision, chosen)
-    if ids is not None:
-        cov = sandwich(cov, scores, ids[sets.rows])
+    rows_ids = None if ids is None else pd.factorize(ids[sets.rows])[0]
+    if rows_ids is not None:
+        cov = robust_choice_cov(cov, scores, rows_ids)
+    out["covariance"] = covariance_label(kind, count_clusters(rows_ids, len(sets.rows)))
     out["outside_option"] = outside
     notes = [] if outside else ["buying nothing was never chosen, so it is not a modelled "
                                 "alternative"]

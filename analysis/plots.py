@@ -221,7 +221,9 @@ TICK_RATE_DENOMINATORS = {"override_rate": "valid", "sided_with_company_rate": "
 TICK_AXIS_LABELS = {"override_rate": "share of valid decisions",
                     "sided_with_company_rate": "share of valid decisions",
                     "invalid_rate": "share of all decisions",
-                    "mean_agency_loss": "mean agency loss (utility)"}
+                    "mean_agency_loss": "mean agency loss (utility, valid decisions)",
+                    "mean_agency_loss_unread_as_outside":
+                        "mean agency loss (utility, unread as buying nothing)"}
 """ticks.csv column -> the y-axis label of its per-tick panel."""
 
 

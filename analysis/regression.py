@@ -12,7 +12,10 @@ factor when it varies):
   settle; the model is then refitted by **Firth's penalised likelihood** (Firth 1993),
   l*(β) = l(β) + ½·log|XᵀWX|, whose modified score is Xᵀ(y − p + h·(½ − p)) with h the
   diagonal of the hat matrix W^½X(XᵀWX)⁻¹XᵀW^½. Its estimates are finite; the method used
-  is named in the output (`method`).
+  is named in the output (`method`). Its intervals and p-values are those of the profile
+  penalised likelihood, as R's logistf reports them (`analysis.firth_profile`): β_j's interval
+  is {b : 2·(ℓ*(β̂) − max_{β₋ⱼ} ℓ*(b, β₋ⱼ)) ≤ χ²₁,0.95}; `interval` says "Firth,
+  profile-likelihood interval" (ML fits: "Wald, <covariance>").
 - Standard errors are cluster-robust, H⁻¹(Σ_g s_g s_gᵀ)H⁻¹ · G/(G−1) · (n−1)/(n−k), with
   s_g the sum of a cluster's score contributions x_i·(y_i − p_i) (Firth: the modified
   contributions), clustered by "customer", "agent", "run" or "decision" (model-based);
@@ -27,7 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.clusters import cluster_ids, sandwich
+from analysis.clusters import cluster_ids, covariance_label, sandwich
+from analysis.firth_profile import profile_interval
 from analysis.intervals import DEFAULT_LEVEL, z_value
 
 TERMS = ("customer_reads", "company_reads", "customer_reads:company_reads")
@@ -38,8 +42,9 @@ DIVERGED = 15.0
 @dataclass
 class InteractionResult:
     """An interaction logit: a table of terms (coef, se, odds_ratio, lo, hi, p_value), the
-    method ("maximum likelihood" or "Firth-penalised likelihood"), the covariance used, and a
-    note (why Firth, or why nothing was fitted)."""
+    method ("maximum likelihood" or "Firth-penalised likelihood"), the covariance used, how
+    the intervals were computed (`interval`), and a note (why Firth, or why nothing was
+    fitted)."""
 
     outcome: str
     method: str
@@ -48,6 +53,11 @@ class InteractionResult:
     n_clusters: int
     table: pd.DataFrame
     note: str = ""
+    interval: str = ""
+
+
+PROFILE = "Firth, profile-likelihood interval"
+"""How the intervals of a Firth fit are computed, as the output names it."""
 
 
 def irls(x: np.ndarray, y: np.ndarray, *, firth: bool = False, max_iter: int = 200,
@@ -172,11 +182,24 @@ def interaction_logit(decisions: pd.DataFrame, outcome: str = "override", *,
                               "odds_ratio": np.exp(beta), "lo": np.exp(beta - z * se),
                               "hi": np.exp(beta + z * se),
                               "p_value": 2 * stats.norm.sf(np.abs(beta / se))})
+    interval = f"Wald, {covariance_label(kind, n_clusters)}"
+    if use_firth:
+        interval = PROFILE
+        ends = [profile_interval(x, y, beta, j, level=level, se=se[j])
+                for j in range(1, len(names))]
+        table.loc[1:, "lo"] = np.exp([e[0] for e in ends])
+        table.loc[1:, "hi"] = np.exp([e[1] for e in ends])
+        table.loc[1:, "p_value"] = [e[2] for e in ends]
+        if kind != "decision":
+            note = (note + "; " if note else "") + (
+                "the profile-likelihood intervals and p-values treat decisions as "
+                f"independent; the standard errors are cluster-robust by {kind}")
     table = table[table["term"] != "const"].reset_index(drop=True)
     name = "Firth-penalised likelihood" if use_firth else "maximum likelihood"
     if not ok:
         note = (note + "; " if note else "") + "the fit did not converge"
-    return InteractionResult(outcome, name, kind, len(y), n_clusters, table, note=note)
+    return InteractionResult(outcome, name, kind, len(y), n_clusters, table, note=note,
+                             interval=interval)
 
 
 def cluster_bootstrap_rate(values: np.ndarray, ids: np.ndarray | None, *, n_boot: int = 2000,

@@ -81,7 +81,9 @@ def loyalty_section(runs: Runs) -> list[Block]:
         "utility rescaled to [0, 1] as the rational baseline does: λ̂ = β_company / "
         "(β_customer + β_company) is the weight the agent's choices reveal on the company "
         "(0 = serves only the customer, 1 = only the company). 95% delta-method intervals "
-        "with cluster-robust covariance.")]
+        "from the covariance named per row: the cluster-robust sandwich "
+        "G/(G−1)·H⁻¹(Σ_g s_g s_gᵀ)H⁻¹ when decisions repeat within clusters (runs of a "
+        "sweep, customers of a repeated market), else model-based.")]
     if not has_options(d):
         blocks.append(Text("Not available: these runs were recorded without per-option "
                            "utilities."))
@@ -98,7 +100,7 @@ def loyalty_section(runs: Runs) -> list[Block]:
                                f"to {fmt_num(row['lambda_hi'])})"),
                 "β customer": fmt_num(row["beta_customer"]),
                 "β company": fmt_num(row["beta_company"]),
-                "clusters": row["cluster"], "note": row["note"]})
+                "covariance": row["covariance"], "note": row["note"]})
     blocks.append(Table(pd.DataFrame(rows)))
     return blocks
 
@@ -112,7 +114,9 @@ def interaction_section(runs: Runs) -> list[Block]:
         "Logit of each outcome on customer_reads, company_reads and their product (model as a "
         "factor when it varies), over valid decisions. When a cell's outcome is all 0 or all "
         "1 (separation) the model is refitted by Firth's penalised likelihood, named below. "
-        "Odds ratios with 95% Wald intervals from cluster-robust standard errors.")]
+        "Odds ratios with 95% intervals: Wald from cluster-robust standard errors for "
+        "maximum likelihood, profile penalised-likelihood (as logistf) for Firth; each "
+        "table names its interval.")]
     same = (d["override"].isna().equals(d["sided_with_company"].isna())
             and (d["override"].dropna().astype(bool)
                  == d["sided_with_company"].dropna().astype(bool)).all())
@@ -134,7 +138,8 @@ def interaction_section(runs: Runs) -> list[Block]:
             "p": result.table["p_value"].map(fmt_p)})
         blocks.append(Table(frame, caption=(
             f"{outcome}: {result.method}, {result.n} decisions, standard errors clustered by "
-            f"{result.cluster} ({result.n_clusters} clusters).")))
+            f"{result.cluster} ({result.n_clusters} clusters); intervals: "
+            f"{result.interval}.")))
         if result.note:
             blocks.append(Text(f"Note: {result.note}."))
     return blocks

@@ -65,7 +65,8 @@ def knobs_section(runs: Runs) -> list[Block]:
     by = "company" if "company" in varying(d, ["company"]) else None
     blocks: list[Block] = [Heading("Rates against continuous knobs"), Text(
         "Observed override rate at each knob value (95% Wilson) and a logistic fit of override "
-        "on the knob with a 95% pointwise band.")]
+        "on the knob with a 95% pointwise band from the covariance named under each table "
+        "(cluster-robust when decisions repeat within clusters).")]
     for i, knob in enumerate(knobs):
         curve = knob_curve(d, knob, "override", by)
         points = curve.points
@@ -73,7 +74,8 @@ def knobs_section(runs: Runs) -> list[Block]:
         frame["override"] = [f"{fmt_rate(r, lo, hi)} of {n}" for r, lo, hi, n in
                              zip(points["rate"], points["lo"], points["hi"], points["n"],
                                  strict=True)]
-        blocks.append(Table(frame, caption=f"Override rate by `{knob}`."))
+        blocks.append(Table(frame, caption=f"Override rate by `{knob}`; the fitted band's "
+                            f"covariance: {curve.covariance}."))
         blocks.append(Plot(f"knob_{i}", plots.knob_plot(d, knob, by=by),
                            f"Override rate against {knob}."))
         if curve.note:
@@ -94,6 +96,8 @@ def choice_section(runs: Runs) -> list[Block]:
         "Features: price and margin as shares of the customer's budget, an over-budget "
         "indicator, product attributes (attr_*), and listing position when orders vary. Odds "
         "ratios per unit of each feature, 95% Wald intervals.")]
+    if result.covariance:
+        blocks.append(Text(f"Covariance: {result.covariance}."))
     if result.table.empty:
         blocks.append(Text(f"Not fitted: {result.note}."))
         return blocks

@@ -41,6 +41,7 @@ from analysis.load import (
     load_run,
     load_runs,
     read_manifest,
+    upgrade_ticks,
 )
 from analysis.metrics import summarise
 from analysis.transcripts import read_prompts
@@ -230,7 +231,7 @@ def tick_series(run_dir: str | Path) -> pd.DataFrame:
     """Per-tick override, sided-with-company, invalid and agency loss from ticks.csv, and the
     mean trust and share of each company from market.csv when the run has one."""
     run_dir = Path(run_dir)
-    ticks = read_complete_csv(run_dir / TICKS)
+    ticks = upgrade_ticks(read_complete_csv(run_dir / TICKS))
     if ticks.empty:
         return pd.DataFrame(columns=["tick", *SERIES_COLUMNS.values()])
     out = ticks[["tick", *SERIES_COLUMNS]].rename(columns=SERIES_COLUMNS).set_index("tick")

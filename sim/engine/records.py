@@ -109,6 +109,7 @@ TICK_COLUMNS: tuple[str, ...] = (
     "tick", "decisions", "unserved", "valid", "invalid", "failed", "refused", "deferred",
     *READ_COLUMNS,
     "override_rate", "sided_with_company_rate", "invalid_rate", "mean_agency_loss",
+    "mean_agency_loss_unread_as_outside",
     "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
     "sanctions",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",

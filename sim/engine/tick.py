@@ -232,7 +232,11 @@ def tick_stats(pending: PendingTick, outcome: Settlement, readable: np.ndarray, 
         "override_rate": rate(outcome.override),
         "sided_with_company_rate": rate(outcome.sided_with_company),
         "invalid_rate": (n - valid) / n if n else None,
-        "mean_agency_loss": rate(outcome.agency_loss),  # NaN (failed requests) left out
+        # the headline convention: valid (readable), non-deferred decisions (deferred are NaN)
+        "mean_agency_loss": rate(np.where(readable, outcome.agency_loss, np.nan)),
+        # the settlement's convention: unreadable answers buy nothing and lose it all;
+        # failed requests (NaN) left out
+        "mean_agency_loss_unread_as_outside": rate(outcome.agency_loss),
         "build_s": pending.build_s,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "completion_tokens": sum(c.completion_tokens or 0 for c in completions),

@@ -165,3 +165,23 @@ def test_analysis_never_imports_the_engine():
         for line in path.read_text().splitlines():
             if line.startswith(("from sim", "import sim")):
                 assert line.startswith("from sim.engine.records import"), (path, line)
+
+
+def test_ticks_of_older_runs_keep_their_agency_loss_under_its_meaning(tin_men_copy):
+    from analysis.viewer.data import tick_series
+
+    path = tin_men_copy / "ticks.csv"
+    ticks = pd.read_csv(path)
+    old = ticks.drop(columns=["mean_agency_loss_unread_as_outside"])
+    old["mean_agency_loss"] = 0.75          # recorded with unreadable answers as full loss
+    old.to_csv(path, index=False)
+    loaded = load_run(tin_men_copy).ticks
+    assert loaded["mean_agency_loss_unread_as_outside"].tolist() == [0.75]
+    assert loaded["mean_agency_loss"].isna().all()
+    assert list(loaded.columns).index("mean_agency_loss_unread_as_outside") == \
+        list(loaded.columns).index("mean_agency_loss") + 1
+    assert tick_series(tin_men_copy)["agency loss"].isna().all()
+    ticks.to_csv(path, index=False)            # a current file passes unchanged
+    current = load_run(tin_men_copy).ticks
+    columns = ["mean_agency_loss", "mean_agency_loss_unread_as_outside"]
+    assert current[columns].equals(ticks[columns])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from agents.backends.scripted import ScriptedBackend
 from sim.engine.reading import PROSE_WARNING_SHARE, reading_lines, reading_mix
@@ -68,3 +69,20 @@ def test_summary_warns_when_prose_readings_exceed_a_fifth():
     at_limit = reading_mix(["choice_line"] * 8 + ["prose_name"] * 2)
     assert 2 / 10 == PROSE_WARNING_SHARE and len(reading_lines(at_limit)) == 1
     assert reading_lines(reading_mix(["failed"])) == []
+
+
+def test_tick_agency_loss_is_over_valid_decisions_and_the_unread_bound_is_separate(tmp_path):
+    backend = ScriptedBackend(answers=["Choice: 2", HAND_BACK, "Ford Explorer is here.",
+                                       "Choice: none"])
+    scenario = validate_scenario(mini_scenario(run={"ticks": 1, "seed": 1}), "test")
+    run_scenario(scenario, tmp_path / "run", backends={"bot": backend}, progress=False)
+    d = pd.read_parquet(tmp_path / "run" / "decisions.parquet")
+    row = pd.read_csv(tmp_path / "run" / "ticks.csv").loc[0]
+    headline = d.loc[d.valid & (d.parse_method != "deferred"), "agency_loss"]
+    unread = d.loc[d.parse_method == "unparsed", "agency_loss"]
+    assert len(headline) == 6 and headline.notna().all() and (unread > 0).all()
+    assert row["mean_agency_loss"] == pytest.approx(headline.mean(), abs=1e-6)
+    # unparsed answers buy nothing and lose the attainable utility; deferred stay out
+    assert row["mean_agency_loss_unread_as_outside"] == pytest.approx(
+        d["agency_loss"].mean(), abs=1e-6)
+    assert row["mean_agency_loss_unread_as_outside"] > row["mean_agency_loss"]
