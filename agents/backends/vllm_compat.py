@@ -9,9 +9,9 @@ between those read, the differences are bridged here:
   `choice` / `regex` / `json` fields);
 - `top_k` off: 0 from 0.11 on (-1 still accepted); before 0.11 only -1 (0 is refused);
 - prompt tokenization: `LLM.generate(..., tokenization_kwargs={"add_special_tokens": False})`
-  where `generate` takes it (0.20 on); otherwise the prompt is tokenized here with the
-  engine's own tokenizer, without added special tokens, and sent as a token prompt
-  (`{"prompt_token_ids": [...]}`): the same tokens.
+  where `generate` takes it (0.20.0, 0.33.0; not 0.11.0 or 0.8.5); otherwise the prompt is
+  tokenized here with the engine's own tokenizer, without added special tokens, and sent as a
+  token prompt (`{"prompt_token_ids": [...]}`): the same tokens.
 """
 
 from __future__ import annotations

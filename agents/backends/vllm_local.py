@@ -14,7 +14,7 @@ It samples like the server path (`agents.backends.openai_server`): every samplin
 explicit (`NEUTRAL_SAMPLING`), so neither path takes defaults from the model's
 `generation_config.json`; prompts rendered with the chat template are tokenized without
 added special tokens (`tokenization_kwargs={"add_special_tokens": False}`), as vLLM's own
-chat paths do; where `LLM.generate` has no `tokenization_kwargs` (before vLLM 0.20) the
+chat paths do; where `LLM.generate` has no `tokenization_kwargs` (0.11.0 and 0.8.5) the
 prompt is tokenized here the same way and sent as token ids (`agents.backends.vllm_compat`,
 which also refuses releases before 0.8.5). A prompt longer than the engine's `max_model_len`
 fails alone, before `generate`; if `generate` still raises, the requests are retried one by
