@@ -18,7 +18,7 @@ class PerDecisionLevels:
     """Next-token log-probabilities after every path, one forward pass per decision a level."""
 
     def __init__(self, lm: Any, torch: Any, jobs: Any, *, pad_id: int, device: Any,
-                 rows_per_pass: int) -> None:
+                 rows_per_pass: int, tokens_per_pass: int | None = None) -> None:
         self.lm, self.torch, self.jobs, self.device = lm, torch, list(jobs), device
         self.rows = max(1, rows_per_pass)
         self.prefixes: dict[int, tuple[Any, Any]] = {}

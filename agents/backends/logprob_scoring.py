@@ -5,9 +5,9 @@ and returns P(text, then the label ends) for every target, summed over EVERY tok
 the text, not only the tokenizer's own: a sampler may write `Choice: 12` as
 `Choice|:| 1|2` or `Choice|:| |1|2`, and each path carries probability. The paths form a
 tree (a trie over the target texts); it is expanded level by level, and each level is one
-padded forward pass over the open paths of all the jobs together, one new token per path (in
-chunks of `rows_per_pass` paths), on top of the cached keys and values of each job's prefix
-and of the path's parent (see `agents.backends.tree_passes`).
+padded forward pass over the open paths of all the jobs together, one new token per path (up
+to `tokens_per_pass` a pass), on top of the cached keys and values of each job's prefix and
+of the path's ancestors, with tree attention (see `agents.backends.tree_passes`).
 
 Two ways for a label to end, matching how the answer was decoded:
 
@@ -92,27 +92,30 @@ class _Path:
 
 
 def score_targets(lm: Any, torch: Any, vocab: VocabIndex, jobs: Sequence[ScoreJob], *,
-                  pad_id: int, device: Any, rows_per_pass: int = 64, floor: float = 1e-7,
+                  pad_id: int, device: Any, rows_per_pass: int = 64,
+                  tokens_per_pass: int | None = None, floor: float = 1e-7,
                   max_depth: int = 48, runner: Any = None) -> list[list[float]]:
     """P(each target) per job (see the module docstring); batched passes per tree level.
 
     Identical jobs (replicates of one prompt) are scored once. `runner` builds the object
     whose `level(paths)` gives the next-token log-probabilities after every open path
-    (default `agents.backends.tree_passes.BatchedLevels`).
+    (default `agents.backends.tree_passes.BatchedLevels`: prompts `rows_per_pass` at a time,
+    tree levels `tokens_per_pass` new tokens at a time, 16 * rows_per_pass by default).
     """
     unique: dict[ScoreJob, int] = {}
     for job in jobs:
         unique.setdefault(job, len(unique))
     if len(unique) < len(jobs):
         scored = score_targets(lm, torch, vocab, list(unique), pad_id=pad_id, device=device,
-                               rows_per_pass=rows_per_pass, floor=floor, max_depth=max_depth,
-                               runner=runner)
+                               rows_per_pass=rows_per_pass, tokens_per_pass=tokens_per_pass,
+                               floor=floor, max_depth=max_depth, runner=runner)
         return [list(scored[unique[job]]) for job in jobs]
     if runner is None:
         from agents.backends.tree_passes import BatchedLevels
 
         runner = BatchedLevels
-    levels = runner(lm, torch, jobs, pad_id=pad_id, device=device, rows_per_pass=rows_per_pass)
+    levels = runner(lm, torch, jobs, pad_id=pad_id, device=device, rows_per_pass=rows_per_pass,
+                    tokens_per_pass=tokens_per_pass)
     results = [[0.0] * len(job.targets) for job in jobs]
     paths = [_Path(j, (), "", 0.0) for j in range(len(jobs))]
     log_floor = math.log(floor)
