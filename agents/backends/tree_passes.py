@@ -62,7 +62,8 @@ class BatchedLevels:
         self.width = max(len(p) for p in self.prefixes) - 1  # the body's padded width
         self.cache_name = cache_argument(lm)
         self.keep_logits = "logits_to_keep" in inspect.signature(lm.forward).parameters
-        self.dtype = next(lm.parameters()).dtype
+        dtype = getattr(lm, "dtype", None) or next(lm.parameters()).dtype
+        self.dtype = dtype if dtype.is_floating_point else torch.float32  # the mask's
         self.cache: Any = None
         self.body_mask: Any = None  # (jobs, width) bool: real body tokens
         self.length = 0  # columns in the cache
@@ -151,7 +152,7 @@ class BatchedLevels:
         total = self.length + count
         allowed = torch.zeros((jobs, count, total), dtype=torch.bool, device=self.device)
         allowed[:, :, :self.width] = self.body_mask[:, None, :]
-        allowed[torch.tensor(see_j), torch.tensor(see_s), torch.tensor(see_c)] = True
+        allowed[tuple(torch.tensor(v, device=self.device) for v in (see_j, see_s, see_c))] = True
         mask = torch.zeros(allowed.shape, dtype=self.dtype, device=self.device)
         mask.masked_fill_(~allowed, torch.finfo(self.dtype).min)
         with torch.inference_mode():
