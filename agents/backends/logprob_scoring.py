@@ -5,8 +5,9 @@ and returns P(text, then the label ends) for every target, summed over EVERY tok
 the text, not only the tokenizer's own: a sampler may write `Choice: 12` as
 `Choice|:| 1|2` or `Choice|:| |1|2`, and each path carries probability. The paths form a
 tree (a trie over the target texts); it is expanded level by level, and each level is one
-batched forward pass per decision over all its open paths (in chunks of
-`rows_per_pass`) on top of the prefix's key/value cache, computed once per decision.
+padded forward pass over the open paths of all the jobs together, one new token per path (up
+to `tokens_per_pass` a pass), on top of the cached keys and values of each job's prefix and
+of the path's ancestors, with tree attention (see `agents.backends.tree_passes`).
 
 Two ways for a label to end, matching how the answer was decoded:
 
@@ -91,27 +92,36 @@ class _Path:
 
 
 def score_targets(lm: Any, torch: Any, vocab: VocabIndex, jobs: Sequence[ScoreJob], *,
-                  pad_id: int, device: Any, rows_per_pass: int = 64, floor: float = 1e-7,
-                  max_depth: int = 48) -> list[list[float]]:
-    """P(each target) per job (see the module docstring); one forward pass per tree level.
+                  pad_id: int, device: Any, rows_per_pass: int = 64,
+                  tokens_per_pass: int | None = None, floor: float = 1e-7,
+                  max_depth: int = 48, runner: Any = None) -> list[list[float]]:
+    """P(each target) per job (see the module docstring); batched passes per tree level.
 
-    Identical jobs (replicates of one prompt) are scored once.
+    Identical jobs (replicates of one prompt) are scored once. `runner` builds the object
+    whose `level(paths)` gives the next-token log-probabilities after every open path
+    (default `agents.backends.tree_passes.BatchedLevels`: prompts `rows_per_pass` at a time,
+    tree levels `tokens_per_pass` new tokens at a time, 16 * rows_per_pass by default).
     """
     unique: dict[ScoreJob, int] = {}
     for job in jobs:
         unique.setdefault(job, len(unique))
     if len(unique) < len(jobs):
         scored = score_targets(lm, torch, vocab, list(unique), pad_id=pad_id, device=device,
-                               rows_per_pass=rows_per_pass, floor=floor, max_depth=max_depth)
+                               rows_per_pass=rows_per_pass, tokens_per_pass=tokens_per_pass,
+                               floor=floor, max_depth=max_depth, runner=runner)
         return [list(scored[unique[job]]) for job in jobs]
+    if runner is None:
+        from agents.backends.tree_passes import BatchedLevels
+
+        runner = BatchedLevels
+    levels = runner(lm, torch, jobs, pad_id=pad_id, device=device, rows_per_pass=rows_per_pass,
+                    tokens_per_pass=tokens_per_pass)
     results = [[0.0] * len(job.targets) for job in jobs]
     paths = [_Path(j, (), "", 0.0) for j in range(len(jobs))]
-    prefixes: dict[int, Any] = {}
     log_floor = math.log(floor)
     depth = 0
     while paths and depth <= max_depth:
-        logprobs = _next_token_logprobs(lm, torch, jobs, paths, pad_id, device, rows_per_pass,
-                                        prefixes)
+        logprobs = levels.level(paths)
         children: list[_Path] = []
         for path, row in zip(paths, logprobs, strict=True):
             job = jobs[path.job]
@@ -122,75 +132,6 @@ def score_targets(lm: Any, torch: Any, vocab: VocabIndex, jobs: Sequence[ScoreJo
         paths = [c for c in children if c.logp > log_floor]
         depth += 1
     return results
-
-
-def _next_token_logprobs(lm: Any, torch: Any, jobs: Sequence[ScoreJob], paths: list[_Path],
-                         pad_id: int, device: Any, rows_per_pass: int,
-                         prefixes: dict[int, Any]) -> list[Any]:
-    """Log-softmax of the next-token logits (at each job's temperature) after every path.
-
-    Each job's prefix is run once and its key/value cache kept (`prefixes`); at every level
-    all the job's open paths (equally long: one token per level) run on top of it in one
-    forward pass, in chunks of `rows_per_pass`.
-    """
-    rows: list[Any] = [None] * len(paths)
-    by_job: dict[int, list[int]] = {}
-    for index, path in enumerate(paths):
-        by_job.setdefault(path.job, []).append(index)
-    for job_index, members in by_job.items():
-        job = jobs[job_index]
-        temperature = job.temperature if job.temperature > 0 else 1.0
-        if job_index not in prefixes:
-            prefixes[job_index] = _run_prefix(lm, torch, job.prefix, device)
-        kv, last = prefixes[job_index]
-        depth = len(paths[members[0]].tokens)
-        if depth == 0:
-            for index in members:
-                rows[index] = torch.log_softmax(last / temperature, dim=-1).cpu()
-            continue
-        for start in range(0, len(members), rows_per_pass):
-            chunk = members[start:start + rows_per_pass]
-            logits = _run_paths(lm, torch, kv, [paths[i].tokens for i in chunk],
-                                len(job.prefix), device)
-            for index, row in zip(chunk, torch.log_softmax(logits / temperature, dim=-1).cpu(),
-                                  strict=True):
-                rows[index] = row
-    return rows
-
-
-def _run_prefix(lm: Any, torch: Any, prefix: tuple[int, ...], device: Any) -> tuple[Any, Any]:
-    """One job's prefix: its per-layer (keys, values) and the logits after it."""
-    ids = torch.tensor([list(prefix)], dtype=torch.long, device=device)
-    with torch.inference_mode():
-        out = lm(input_ids=ids, use_cache=True)
-    cache = getattr(out, "cache", None) or out.past_key_values
-    kv = [(layer.keys, layer.values) for layer in cache.layers]
-    return kv, out.logits[0, -1, :].float()
-
-
-def _cache_argument(lm: Any) -> str:
-    """The forward's name for a key/value cache: `cache` (transformers 5) or the older one."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(lm.forward).parameters else "past_key_values"
-
-
-def _run_paths(lm: Any, torch: Any, kv: Any, tokens: list[tuple[int, ...]], length: int,
-               device: Any) -> Any:
-    """Next-token logits after each path (all of one length) on top of a cached prefix."""
-    from transformers import DynamicCache
-
-    n, depth = len(tokens), len(tokens[0])
-    cache = DynamicCache(ddp_cache_data=[
-        (k.expand(n, -1, -1, -1).contiguous(), v.expand(n, -1, -1, -1).contiguous())
-        for k, v in kv])
-    ids = torch.tensor([list(t) for t in tokens], dtype=torch.long, device=device)
-    mask = torch.ones((n, length + depth), dtype=torch.long, device=device)
-    positions = torch.arange(length, length + depth, device=device)[None, :].expand(n, -1)
-    with torch.inference_mode():
-        out = lm(input_ids=ids, attention_mask=mask, position_ids=positions,
-                 use_cache=True, **{_cache_argument(lm): cache})
-    return out.logits[:, -1, :].float()
 
 
 def _steps(path: _Path, job: ScoreJob, vocab: VocabIndex) -> dict[int, str]:

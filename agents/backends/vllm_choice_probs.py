@@ -14,9 +14,10 @@ tokenizations a sampler could take. With the free and `json` forms a label is no
 by an end token: the probabilities of the listed labels that extend it (`10`..`12` for `1`)
 are taken out of it. Probabilities are normalised over the labels (`choice_prob_mass` 1.0).
 
-`prompt_logprobs` and token prompts are in vLLM's `LLM.generate` from 0.4 on and in the V1
-engine; this module was written against vLLM 0.33.0's `SamplingParams` and
-`RequestOutput.prompt_logprobs` (a list, per prompt position, of {token id: Logprob}).
+`prompt_logprobs` and token prompts are in `LLM.generate` in every release the backend
+accepts (read in vLLM 0.8.5, 0.11.0, 0.20.0 and 0.33.0): `RequestOutput.prompt_logprobs` is a
+list, per prompt position, of {token id: Logprob} (or None), or in 0.20 on, when
+`flat_logprobs` is set, a `FlatLogprobs` whose positions index to the same dicts.
 """
 
 from __future__ import annotations

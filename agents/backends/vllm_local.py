@@ -3,21 +3,23 @@
 Every request is rendered with the model's chat template (the engine's own tokenizer) and
 gets its own `SamplingParams`: temperature, top-p, max tokens, its seed, and, when the
 scenario enables structured output, `StructuredOutputsParams` (choice / regex / JSON schema;
-vLLM 0.11 and later). Automatic prefix caching is on, so the shared system prompt of a tick
-is computed once. vLLM is imported only when this backend is created; without it, creation
-fails with one line naming `pip install 'tinmen[vllm]'`.
+`GuidedDecodingParams` before vLLM 0.11). Automatic prefix caching is on, so the shared
+system prompt of a tick is computed once. vLLM is imported only when this backend is
+created; without it, creation fails with one line naming `pip install 'tinmen[vllm]'`.
 
-Latency per decision is the wall time of the tick's `generate` call: every request of a
-tick waits for the whole batch.
+Latency per decision is the wall time of the tick's `generate` call: every request of a tick
+waits for the whole batch.
 
 It samples like the server path (`agents.backends.openai_server`): every sampling field is
 explicit (`NEUTRAL_SAMPLING`), so neither path takes defaults from the model's
 `generation_config.json`; prompts rendered with the chat template are tokenized without
 added special tokens (`tokenization_kwargs={"add_special_tokens": False}`), as vLLM's own
-chat paths do. A prompt longer than the engine's `max_model_len` fails alone, before
-`generate`; if `generate` still raises, the requests are retried one by one, so only the
-offender fails. Agents on the same model with the same engine settings share one engine
-(`shared_engine`); only per-request settings differ between them.
+chat paths do; where `LLM.generate` has no `tokenization_kwargs` (0.11.0 and 0.8.5) the
+prompt is tokenized here the same way and sent as token ids (`agents.backends.vllm_compat`,
+which also refuses releases before 0.8.5). A prompt longer than the engine's `max_model_len`
+fails alone, before `generate`; if `generate` still raises, the requests are retried one by
+one, so only the offender fails. Agents on the same model with the same engine settings
+share one engine (`shared_engine`); only per-request settings differ between them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from agents.backends.base import require
 from agents.backends.chat_template import prompt_format, render_prompt
 from agents.backends.openai_server import NEUTRAL_SAMPLING, SAMPLING_DEFAULTS
 from agents.backends.options import BackendOptions
+from agents.backends.vllm_compat import dialect_of
 from agents.errors import REASON_LIMIT, BackendCreationError, one_line
 from agents.structured import answer_constraint, vllm_structured_outputs
 from agents.types import Completion, DecisionRequest
@@ -66,11 +69,7 @@ class VLLMBackend:
             )
         vllm = require("vllm", "vllm")
         sampling_module = require("vllm.sampling_params", "vllm")
-        if not hasattr(sampling_module, "StructuredOutputsParams"):
-            raise BackendCreationError(
-                "the installed vLLM predates structured_outputs (vLLM 0.11); run: "
-                "pip install 'tinmen[vllm]' to upgrade"
-            )
+        self.dialect = dialect_of(vllm, sampling_module)
         self.model = model
         self.options = options or BackendOptions()
         if self.options.choice_probs == "top_logprobs":
@@ -78,7 +77,7 @@ class VLLMBackend:
                 "backend 'vllm' scores choice probabilities exactly: set "
                 "backend_options.choice_probs: exact (top_logprobs is for backend openai)")
         self._sampling_params = vllm.SamplingParams
-        self._structured = sampling_module.StructuredOutputsParams
+        self._structured = self.dialect.structured_class
         engine_args: dict[str, Any] = {
             "model": model,
             "revision": self.options.revision,
@@ -118,11 +117,12 @@ class VLLMBackend:
         s = request.sampling
         kwargs: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p,
                                   "max_tokens": s.max_tokens, "seed": request.seed, "n": 1,
-                                  **NEUTRAL_SAMPLING}
+                                  **self.dialect.sampling_kwargs(NEUTRAL_SAMPLING)}
         constraint = answer_constraint(request, self.options.structured_output,
                                        self.options.explanation_max_chars)
         if constraint is not None:
-            kwargs["structured_outputs"] = self._structured(**vllm_structured_outputs(constraint))
+            kwargs[self.dialect.structured_field] = self._structured(
+                **vllm_structured_outputs(constraint))
         return self._sampling_params(**kwargs)
 
     def generate(self, requests: Sequence[DecisionRequest]) -> list[Completion]:
@@ -132,10 +132,13 @@ class VLLMBackend:
         self.calls.append(len(requests))
         started = time.perf_counter()
         results: list[Completion | None] = [None] * len(requests)
-        todo: list[tuple[int, str, Any]] = []
+        todo: list[tuple[int, Any, Any]] = []
         for i, r in enumerate(requests):
-            prompt = render_prompt(self.tokenizer, r.messages)
-            length = len(self.tokenizer(prompt, **TOKENIZATION_KWARGS)["input_ids"])
+            prompt: Any = render_prompt(self.tokenizer, r.messages)
+            ids = list(self.tokenizer(prompt, **TOKENIZATION_KWARGS)["input_ids"])
+            length = len(ids)
+            if not self.dialect.tokenization_kwargs:
+                prompt = {"prompt_token_ids": ids}
             if self.max_model_len is not None and length >= self.max_model_len:
                 results[i] = Completion.failed(
                     f"prompt of {length} tokens does not fit max_model_len "
@@ -157,11 +160,13 @@ class VLLMBackend:
                               [results[i] for i, _, _ in todo])
         return [r if r is not None else Completion.failed("not answered") for r in results]
 
-    def _generate(self, todo: list[tuple[int, str, Any]]) -> list[Any]:
+    def _generate(self, todo: list[tuple[int, Any, Any]]) -> list[Any]:
+        extra = ({"tokenization_kwargs": TOKENIZATION_KWARGS}
+                 if self.dialect.tokenization_kwargs else {})
         return self.llm.generate([p for _, p, _ in todo], [s for _, _, s in todo],
-                                 use_tqdm=False, tokenization_kwargs=TOKENIZATION_KWARGS)
+                                 use_tqdm=False, **extra)
 
-    def _generate_alone(self, item: tuple[int, str, Any]) -> Any:
+    def _generate_alone(self, item: tuple[int, Any, Any]) -> Any:
         """One request in its own call; the failure reason when it fails there too."""
         try:
             return self._generate([item])[0]
@@ -175,6 +180,8 @@ class VLLMBackend:
                 "structured_output": self.options.structured_output,
                 "sampling_defaults": SAMPLING_DEFAULTS,
                 "tokenization_kwargs": dict(TOKENIZATION_KWARGS),
+                "vllm_version": self.dialect.version,
+                "prompts_sent_as": "text" if self.dialect.tokenization_kwargs else "token ids",
                 "choice_probs": self.options.choice_probs}
 
     def close(self) -> None:

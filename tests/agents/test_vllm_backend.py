@@ -63,6 +63,7 @@ def fake_vllm(tokenizer):
             return outputs
 
     module = types.ModuleType("vllm")
+    module.__version__ = "0.33.0"
     module.LLM = LLM
     module.SamplingParams = type("SamplingParams", (Params,), {})
     sampling = types.ModuleType("vllm.sampling_params")
@@ -112,9 +113,9 @@ def test_sampling_params_without_structured_output(vllm):
     assert "structured_outputs" not in plain.kwargs
 
 
-def test_an_old_vllm_without_structured_outputs_is_refused(vllm, monkeypatch):
+def test_a_vllm_without_structured_output_parameters_is_refused(vllm, monkeypatch):
     monkeypatch.setitem(sys.modules, "vllm.sampling_params", types.ModuleType("old"))
-    with pytest.raises(BackendCreationError, match="predates structured_outputs"):
+    with pytest.raises(BackendCreationError, match="neither StructuredOutputsParams nor"):
         VLLMBackend("m")
 
 
