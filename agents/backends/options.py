@@ -70,6 +70,13 @@ class BackendOptions(BaseModel):
         default=32, ge=1,
         description="Most prompts in one /v1/completions request (`api: completions`).",
     )
+    samples_per_request: int = Field(
+        default=64, ge=1,
+        description="`server: vllm`: most decisions with an identical prompt and consecutive "
+        "seeds sent as one request with `n` samples (vLLM seeds sample i with seed + i, so "
+        "each decision gets exactly its own answer; needs vLLM 0.10.2+ for per-sample token "
+        "counts). 1 sends one request per prompt.",
+    )
     max_concurrency: int = Field(
         default=256, ge=1,
         description="Most requests in flight per URL. A tick's requests are all sent at once "
