@@ -71,11 +71,12 @@ class BackendOptions(BaseModel):
         description="Most prompts in one /v1/completions request (`api: completions`).",
     )
     samples_per_request: int = Field(
-        default=64, ge=1,
+        default=1, ge=1,
         description="`server: vllm`: most decisions with an identical prompt and consecutive "
-        "seeds sent as one request with `n` samples (vLLM seeds sample i with seed + i, so "
-        "each decision gets exactly its own answer; needs vLLM 0.10.2+ for per-sample token "
-        "counts). 1 sends one request per prompt.",
+        "seeds sent as one request with `n` samples. vLLM's V1 engine seeds sample i with "
+        "seed + i, so each decision gets exactly the answer of its own request; per-sample "
+        "token counts need vLLM 0.10.2+ (`return_token_ids`). 1 (the default): one request "
+        "per prompt. See README, Requests per decision.",
     )
     max_concurrency: int = Field(
         default=256, ge=1,
