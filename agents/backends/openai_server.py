@@ -9,8 +9,9 @@ Each request has its own timeout and retries (see `agents.backends.retry`), so o
 rate-limited request never holds back the others. A request whose retries run out comes back
 as `Completion.failed(reason)`; nothing here raises for a single request.
 
-Requests go out through a lean client (`agents.backends.http_client`: aiohttp with
-keep-alive pools, orjson bodies) on an event loop owned by the backend, in a background
+Requests go out through a lean keep-alive client with orjson bodies
+(`agents.backends.http_transport`: asyncio protocols and `httptools`; or
+`agents.backends.http_client`: aiohttp) on an event loop owned by the backend, in a background
 thread (uvloop's when it is installed); `generate` stays a plain blocking call, which also
 works inside Jupyter, where an event loop is already running. Answers are read as plain JSON:
 per request this costs a fraction of what the official `openai` client's typed models do.
@@ -39,6 +40,8 @@ from typing import Any, TypeVar
 from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
 from agents.backends.http_client import JsonClient
+from agents.backends.http_transport import ProtocolClient
+from agents.backends.http_transport import available as protocol_available
 from agents.backends.openai_answers import (
     Answer,
     choices_by_index,
@@ -187,14 +190,25 @@ class OpenAIBackend:
             self.prompt_format = prompt_format(self.tokenizer)
         self._runner = EventLoopThread()
         self._key = key
-        self._clients: list[JsonClient] = []
+        self._clients: list[JsonClient | ProtocolClient] = []
+        self.http_client = self.options.http_client
+        if self.http_client == "auto":
+            fast = self.options.server == "vllm" and protocol_available()
+            self.http_client = "protocol" if fast else "aiohttp"
+        elif self.http_client == "protocol":
+            require("httptools", "openai")
 
-    async def _open_clients(self) -> list[JsonClient]:
+    async def _open_clients(self) -> list[JsonClient | ProtocolClient]:
         """One keep-alive pool per URL, created on the backend's loop at first use."""
         if not self._clients:
             hosted = self.options.server == "openai"  # may sit behind an HTTP proxy
-            self._clients = [JsonClient(url, self._key, connections=self.options.max_concurrency,
-                                        trust_env=hosted) for url in self.urls]
+            connections = self.options.max_concurrency
+            if self.http_client == "protocol":
+                self._clients = [ProtocolClient(url, self._key, connections=connections)
+                                 for url in self.urls]
+            else:
+                self._clients = [JsonClient(url, self._key, connections=connections,
+                                            trust_env=hosted) for url in self.urls]
         return self._clients
 
     # ------------------------------------------------------------------ protocol
@@ -218,6 +232,8 @@ class OpenAIBackend:
             "api": self.options.api,
             "prompt_format": self.prompt_format,
             "structured_output": self.options.structured_output,
+            "http_client": self.http_client,
+            "samples_per_request": self.options.samples_per_request,
             "max_concurrency": self.options.max_concurrency,
             "timeout_s": self.options.timeout_s,
             "max_retries": self.options.max_retries,
@@ -356,7 +372,7 @@ class OpenAIBackend:
         body.update(logprobs_fields(self.options))
         return body
 
-    async def _send(self, client: JsonClient, job: list[DecisionRequest],
+    async def _send(self, client: JsonClient | ProtocolClient, job: list[DecisionRequest],
                     n: int = 1) -> list[Answer]:
         firsts = job[::n]
         body = self.request_body(firsts, n)

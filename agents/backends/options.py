@@ -78,6 +78,13 @@ class BackendOptions(BaseModel):
         "token counts need vLLM 0.10.2+ (`return_token_ids`). 1 (the default): one request "
         "per prompt. See README, Requests per decision.",
     )
+    http_client: Literal["auto", "aiohttp", "protocol"] = Field(
+        default="auto",
+        description="How requests go out: `protocol` (a bare HTTP/1.1 keep-alive client on "
+        "asyncio protocols, needs `httptools`; several times less CPU per request), `aiohttp` "
+        "(reads proxy settings from the environment), or `auto`: `protocol` for `server: "
+        "vllm` when `httptools` is installed, else `aiohttp`.",
+    )
     max_concurrency: int = Field(
         default=256, ge=1,
         description="Most requests in flight per URL. A tick's requests are all sent at once "
