@@ -13,18 +13,19 @@ group, as `sim.engine.seeds` assigns them, unless the path shares one seed):
 - `baseline`: the backend as of commit BASELINE_COMMIT (the official `openai` client's raw
   `post`, typed responses), chat API, one request per decision (not measured by default: it
   takes minutes per tick on a shared machine);
-- `chat`: today's backend (aiohttp + orjson + uvloop), chat API, one request per decision;
-- `chat, n`: the same with `samples_per_request: 32`: each group of 32 identical prompts is
-  one request with `n: 32`, per-decision seeds kept (vLLM seeds sample i with seed + i);
-- `completions, n`: the same with `api: completions` (prompts rendered locally);
-- `lists of 32, shared seed`: completions, 32 distinct prompts per request sharing one seed
-  (`sampling.seed` fixed; answers differ from per-decision seeds);
+- `chat, aiohttp`: the backend as it was before `samples_per_request` and the protocol client
+  (aiohttp + orjson + uvloop), chat API, one request per decision;
+- `chat, protocol`: the same through the protocol client (`http_client: protocol`);
+- `chat, n, ...`: `samples_per_request: 32`: each group of 32 identical prompts is one
+  request with `n: 32`, per-decision seeds kept (vLLM seeds sample i with seed + i);
+- `completions, n, protocol`: the same with `api: completions` (prompts rendered locally);
+- `lists of 32, shared seed, ...`: completions, 32 distinct prompts per request sharing one
+  seed (`sampling.seed` fixed; answers differ from per-decision seeds);
 - `raw ...`: lower bounds, no tinmen: prebuilt bodies posted and the JSON answers parsed, with
-  aiohttp (`raw chat`, `raw chat, n`) or with a bare asyncio protocol and `httptools`' parser
-  (`raw chat, protocol`), all on uvloop.
+  aiohttp or with a bare asyncio protocol and `httptools`' parser, all on uvloop.
 
     python benchmarks/http_throughput.py                  # the table in BENCHMARKS.md
-    python benchmarks/http_throughput.py --sizes 1000 --paths "chat" "chat, n" "raw chat"
+    python benchmarks/http_throughput.py --sizes 1000 --paths "chat, aiohttp" "chat, n, protocol"
 """
 
 from __future__ import annotations
@@ -50,10 +51,24 @@ sys.path.insert(0, str(ROOT))
 BASELINE_COMMIT = "7bf20f9"
 """The commit whose openai backend is the `baseline` path."""
 
-PATHS = ["baseline", "chat", "chat, n", "completions, n", "lists of 32, shared seed",
-         "raw chat", "raw chat, protocol", "raw chat, n"]
+BACKEND_PATHS: dict[str, dict] = {
+    "baseline": {},
+    "chat, aiohttp": {"http_client": "aiohttp"},
+    "chat, protocol": {"http_client": "protocol"},
+    "chat, n, aiohttp": {"http_client": "aiohttp", "samples_per_request": 32},
+    "chat, n, protocol": {"http_client": "protocol", "samples_per_request": 32},
+    "completions, n, protocol": {"http_client": "protocol", "samples_per_request": 32,
+                                 "api": "completions"},
+    "lists of 32, shared seed, aiohttp": {"http_client": "aiohttp", "api": "completions"},
+    "lists of 32, shared seed, protocol": {"http_client": "protocol", "api": "completions"},
+}
+"""Backend paths and the backend options each sets."""
+RAW_PATHS = ["raw chat, aiohttp", "raw chat, protocol", "raw chat, n, aiohttp",
+             "raw chat, n, protocol"]
+PATHS = [*BACKEND_PATHS, *RAW_PATHS]
 DEFAULT_PATHS = PATHS[1:]
-FAST = {"chat, n", "completions, n", "lists of 32, shared seed", "raw chat, n"}
+FAST = {"chat, n, aiohttp", "chat, n, protocol", "completions, n, protocol",
+        "lists of 32, shared seed, protocol", "raw chat, n, aiohttp", "raw chat, n, protocol"}
 """Paths also measured at the largest size (the others take minutes there)."""
 GROUP = 32
 """Identical prompts per group, and samples or prompts per request."""
@@ -137,13 +152,11 @@ def run_backend(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -
         backend_class = baseline_backend_class()
     else:
         from agents.backends.openai_server import OpenAIBackend as backend_class
-    options: dict = {"base_urls": (url,), "retry_invalid": 0}
-    if path in ("completions, n", "lists of 32, shared seed"):
-        options.update(api="completions", tokenizer=tokenizer, prompts_per_request=GROUP)
-    if path.endswith(", n"):
-        options.update(samples_per_request=GROUP)
+    options: dict = {"base_urls": (url,), "retry_invalid": 0, **BACKEND_PATHS[path]}
+    if options.get("api") == "completions":
+        options.update(tokenizer=tokenizer, prompts_per_request=GROUP)
     backend = backend_class("bench", options=BackendOptions(**options))
-    shared = 11 if path == "lists of 32, shared seed" else None
+    shared = 11 if path.startswith("lists of 32") else None
     same = 1 if shared is not None else GROUP  # a list of identical prompts would be a waste
     backend.generate(make_requests(320, shared, same))  # warm-up: opens the connections
     requests = make_requests(n, shared, same)
@@ -159,7 +172,7 @@ def raw_bodies(path: str, n: int) -> tuple[str, list[bytes]]:
     import orjson
 
     requests = make_requests(n, None)
-    if path == "raw chat, n":
+    if path.startswith("raw chat, n"):
         return "/chat/completions", [orjson.dumps({
             "model": "bench", "messages": list(r.messages), "seed": r.seed, "n": GROUP,
             "max_completion_tokens": 256, "return_token_ids": True})
@@ -229,7 +242,7 @@ def run_raw(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -> di
 
     async def main() -> dict:
         failed = 0
-        if path == "raw chat, protocol":
+        if path.endswith("protocol"):
             where = urlsplit(url)
             loop = asyncio.get_running_loop()
             connections = [_RawConnection(loop, where.hostname, where.port,
@@ -263,7 +276,7 @@ def run_raw(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -> di
         watch.start()
         await tick(bodies)
         result = watch.stop()
-        if path != "raw chat, protocol":
+        if not path.endswith("protocol"):
             await session.close()
         return {**result, "failed": failed}
 

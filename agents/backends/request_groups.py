@@ -4,9 +4,10 @@ Two ways of sharing a request, both answer-preserving:
 
 - **samples (`n`)**: decisions with an identical prompt, the same sampling settings and answer
   constraint, and *consecutive* seeds s, s+1, ..., s+k-1 are sent as one request with
-  `seed: s, n: k`. vLLM's V1 engine (0.8.5 up to at least 0.33.0, `ParentRequest` in
-  `vllm/v1/engine/parallel_sampling.py`) fans such a request out into k child requests whose
-  seeds are s + i, so sample i is exactly the answer the single request (prompt, seed s + i)
+  `seed: s, n: k`. vLLM (read in 0.8.5, 0.11.0, 0.20.0, 0.33.0: `ParentRequest` in
+  `vllm/v1/engine/parallel_sampling.py`, and in 0.8.5's V0 engine
+  `ParallelSampleSequenceGroup`) fans such a request out into k child requests whose seeds
+  are s + i, so sample i is exactly the answer the single request (prompt, seed s + i)
   gets. The engine gives decisions with identical prompts consecutive seeds
   (`sim.engine.seeds`) so that these runs exist.
 - **prompt lists** (`api: completions`): prompts that share sampling settings, seed, answer
