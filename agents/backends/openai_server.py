@@ -34,11 +34,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from agents.backends.base import ResultSink, require
 from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
+from agents.backends.client_processes import ClientProcesses
 from agents.backends.http_client import JsonClient
 from agents.backends.http_transport import ProtocolClient
 from agents.backends.http_transport import available as protocol_available
@@ -191,6 +192,8 @@ class OpenAIBackend:
         self._runner = EventLoopThread()
         self._key = key
         self._clients: list[JsonClient | ProtocolClient] = []
+        self._processes = (ClientProcesses(self.options.client_processes, model, self.options,
+                                           key) if self.options.client_processes > 1 else None)
         self.http_client = self.options.http_client
         if self.http_client == "auto":
             fast = self.options.server == "vllm" and protocol_available()
@@ -221,6 +224,11 @@ class OpenAIBackend:
         """`generate`, calling `on_result(index, completion)` as each answer arrives."""
         if not requests:
             return []
+        if self._processes is not None:
+            requests = list(requests)
+            results: list[Completion | None] = [None] * len(requests)
+            self._processes.run(requests, self._jobs(requests), results, on_result)
+            return [r if r is not None else Completion.failed("not answered") for r in results]
         return self._runner.run(self._run_batch(list(requests), on_result))
 
     def describe(self) -> dict[str, Any]:
@@ -241,11 +249,15 @@ class OpenAIBackend:
                                   else "explicit: temperature, top_p, max tokens; the rest "
                                   "the server's"),
             "add_special_tokens": False if self.options.api == "completions" else None,
-            "requests_per_replica": list(self.router.served),
+            "client_processes": self.options.client_processes,
+            "requests_per_replica": list(self._processes.served or [0] * len(self.urls)
+                                         if self._processes else self.router.served),
         }
 
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop."""
+        if self._processes is not None:
+            self._processes.close()
         if self._runner.loop.is_closed():
             return
 
@@ -261,26 +273,35 @@ class OpenAIBackend:
     # ------------------------------------------------------------------ one tick
     async def _run_batch(self, requests: list[DecisionRequest],
                          on_result: ResultSink | None) -> list[Completion]:
-        await self._open_clients()
         results: list[Completion | None] = [None] * len(requests)
-        jobs = iter(self._jobs(requests))
 
-        async def worker(number: int) -> None:
-            for job in jobs:  # the iterator is shared: each job goes to one worker
-                answers = await self._run_job([requests[i] for i in job.indices], job.n)
-                for i, completion in zip(job.indices, answers, strict=True):
-                    results[i] = completion
-                    if on_result is not None:
-                        on_result(i, completion)
+        def sink(job: Job, answers: list[Completion]) -> None:
+            for i, completion in zip(job.indices, answers, strict=True):
+                results[i] = completion
+                if on_result is not None:
+                    on_result(i, completion)
+
+        await self.run_jobs(requests, self._jobs(requests), sink)
+        return [r if r is not None else Completion.failed("not answered") for r in results]
+
+    async def run_jobs(self, requests: Sequence[DecisionRequest], jobs: Sequence[Job],
+                       on_job: Callable[[Job, list[Completion]], None]) -> None:
+        """Send every job, up to the concurrency limit at once, each with its own retries;
+        `on_job(job, completions)` as each one is answered (or has failed for good)."""
+        await self._open_clients()
+        queue = iter(jobs)
+
+        async def worker() -> None:
+            for job in queue:  # the iterator is shared: each job goes to one worker
+                on_job(job, await self._run_job([requests[i] for i in job.indices], job.n))
 
         workers = self.options.max_concurrency * len(self.urls)
         try:
             async with asyncio.TaskGroup() as group:
-                for number in range(min(workers, len(requests))):
-                    group.create_task(worker(number))
+                for _ in range(min(workers, len(jobs))):
+                    group.create_task(worker())
         except BaseExceptionGroup as grouped:  # surface the first real error as itself
             raise grouped.exceptions[0] from None
-        return [r if r is not None else Completion.failed("not answered") for r in results]
 
     def _jobs(self, requests: list[DecisionRequest]) -> list[Job]:
         """The HTTP requests of a tick (see `agents.backends.request_groups`): samples of one

@@ -85,6 +85,12 @@ class BackendOptions(BaseModel):
         "(reads proxy settings from the environment), or `auto`: `protocol` for `server: "
         "vllm` when `httptools` is installed, else `aiohttp`.",
     )
+    client_processes: int = Field(
+        default=1, ge=1,
+        description="Processes sending a tick's HTTP requests (`openai`), each with its own "
+        "event loop and connections; requests are dealt round robin and answers come back "
+        "in order to the run's process. More than 1 pays only with spare CPU cores.",
+    )
     max_concurrency: int = Field(
         default=256, ge=1,
         description="Most requests in flight per URL. A tick's requests are all sent at once "

@@ -1,0 +1,115 @@
+"""A tick's HTTP requests sharded over several client processes (`client_processes: N`).
+
+The parent plans the tick's requests (`agents.backends.request_groups`) exactly as one process
+would, deals them round robin to N worker processes, and reads the answers back as each
+request finishes: results land at their decisions' positions, and the parent calls the
+result sink itself, so the response cache keeps streaming in the parent. Each worker is an
+`OpenAIBackend` with its own event loop, connections and router, and runs every request with
+its own retries, so a fault fails only that request's decisions, with the reason, as in one
+process. Workers are spawned at the first tick (each imports tinmen: seconds) and live until
+`close`.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agents.backends.request_groups import Job
+from agents.types import Completion, DecisionRequest
+
+Sink = Callable[[int, Completion], None]
+
+
+def _serve(connection: Any, model: str, options: dict[str, Any], api_key: str | None) -> None:
+    """A worker: answer each (requests, jobs) it is sent, one message per finished job."""
+    from agents.backends.openai_server import OpenAIBackend
+    from agents.backends.options import BackendOptions
+
+    backend = OpenAIBackend(model, options=BackendOptions(**options), api_key=api_key)
+    try:
+        while True:
+            message = connection.recv()
+            if message is None:
+                break
+            requests, jobs = message
+            numbers = {id(job): k for k, job in enumerate(jobs)}
+
+            def sent(job: Job, answers: list[Completion],
+                     numbers: dict[int, int] = numbers) -> None:
+                connection.send((numbers[id(job)], answers))
+
+            backend._runner.run(backend.run_jobs(requests, jobs, sent))
+            connection.send(("end", list(backend.router.served)))
+    finally:
+        backend.close()
+
+
+class ClientProcesses:
+    """N worker processes answering jobs for one backend; see the module docstring."""
+
+    def __init__(self, processes: int, model: str, options: Any, api_key: str | None) -> None:
+        self.processes = processes
+        self._args = (model, options.model_dump() | {"client_processes": 1}, api_key)
+        self._workers: list[tuple[Any, Any]] = []
+        self.served: list[int] | None = None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # the parent holds threads: never fork
+        for _ in range(self.processes):
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child, *self._args), daemon=True,
+                                      name="tinmen-openai-client")
+            process.start()
+            child.close()
+            self._workers.append((process, parent))
+
+    def run(self, requests: Sequence[DecisionRequest], jobs: Sequence[Job],
+            results: list[Completion | None], on_result: Sink | None) -> None:
+        """Answer `jobs` into `results` (by decision index), calling `on_result` as they come."""
+        from multiprocessing.connection import wait
+
+        if not self._workers:
+            self._start()
+        shards: list[list[Job]] = [list(jobs[w::self.processes]) for w in range(self.processes)]
+        for (_, connection), shard in zip(self._workers, shards, strict=True):
+            needed = sorted({i for job in shard for i in job.indices})
+            position = {i: k for k, i in enumerate(needed)}
+            local = [Job(tuple(position[i] for i in job.indices), job.n) for job in shard]
+            connection.send(([requests[i] for i in needed], local))
+        pending = {connection: shard for (_, connection), shard in zip(self._workers, shards,
+                                                                        strict=True)}
+        served: list[int] = []
+        while pending:
+            for connection in wait(list(pending)):
+                try:
+                    message = connection.recv()
+                except EOFError:
+                    raise RuntimeError("an HTTP client process stopped during a tick") from None
+                if message[0] == "end":
+                    counts = message[1]
+                    served = ([a + b for a, b in zip(served, counts, strict=True)] if served
+                              else list(counts))
+                    del pending[connection]
+                    continue
+                number, answers = message
+                for i, completion in zip(pending[connection][number].indices, answers,
+                                         strict=True):
+                    results[i] = completion
+                    if on_result is not None:
+                        on_result(i, completion)
+        self.served = served
+
+    def close(self) -> None:
+        """Stop the workers."""
+        for process, connection in self._workers:
+            try:
+                connection.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+            process.join(timeout=10)
+            if process.is_alive():
+                process.terminate()
+            connection.close()
+        self._workers = []
