@@ -16,6 +16,10 @@ group, as `sim.engine.seeds` assigns them, unless the path shares one seed):
 - `chat, aiohttp`: the backend as it was before `samples_per_request` and the protocol client
   (aiohttp + orjson + uvloop), chat API, one request per decision;
 - `chat, protocol`: the same through the protocol client (`http_client: protocol`);
+- `chat, protocol, 2 processes`: the same sharded over two client processes
+  (`client_processes: 2`), all pinned to the one client CPU: the CPU column sums every
+  process, so it shows what sharding costs per decision, not the wall-clock gain it gives on
+  spare cores;
 - `chat, n, ...`: `samples_per_request: 32`: each group of 32 identical prompts is one
   request with `n: 32`, per-decision seeds kept (vLLM seeds sample i with seed + i);
 - `completions, n, protocol`: the same with `api: completions` (prompts rendered locally);
@@ -34,6 +38,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -55,6 +60,7 @@ BACKEND_PATHS: dict[str, dict] = {
     "baseline": {},
     "chat, aiohttp": {"http_client": "aiohttp"},
     "chat, protocol": {"http_client": "protocol"},
+    "chat, protocol, 2 processes": {"http_client": "protocol", "client_processes": 2},
     "chat, n, aiohttp": {"http_client": "aiohttp", "samples_per_request": 32},
     "chat, n, protocol": {"http_client": "protocol", "samples_per_request": 32},
     "completions, n, protocol": {"http_client": "protocol", "samples_per_request": 32,
@@ -135,11 +141,17 @@ class Stopwatch:
     def start(self) -> None:
         """Start measuring."""
         self.server = process_cpu_s(self.server_pid)
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.wall, self.cpu = time.perf_counter(), self._client_cpu()
+
+    def _client_cpu(self) -> float:
+        """This process's CPU time, plus its child processes' (client workers), if any."""
+        if multiprocessing.active_children():
+            return process_cpu_s(os.getpid())
+        return time.process_time()
 
     def stop(self) -> dict:
         """The measurements since `start`."""
-        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        wall, cpu = time.perf_counter() - self.wall, self._client_cpu() - self.cpu
         return {"wall_s": wall, "cpu_s": cpu,
                 "server_cpu_s": process_cpu_s(self.server_pid) - self.server}
 

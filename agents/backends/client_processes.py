@@ -6,7 +6,8 @@ request finishes: results land at their decisions' positions, and the parent cal
 result sink itself, so the response cache keeps streaming in the parent. Each worker is an
 `OpenAIBackend` with its own event loop, connections and router, and runs every request with
 its own retries, so a fault fails only that request's decisions, with the reason, as in one
-process. Workers are spawned at the first tick (each imports tinmen: seconds) and live until
+process. Finished requests travel back in small batches (`FLUSH_JOBS`, `FLUSH_S`). Workers
+are spawned at the first tick (each imports tinmen: seconds) and live until
 `close`.
 """
 
@@ -34,16 +35,45 @@ def _serve(connection: Any, model: str, options: dict[str, Any], api_key: str | 
             if message is None:
                 break
             requests, jobs = message
-            numbers = {id(job): k for k, job in enumerate(jobs)}
-
-            def sent(job: Job, answers: list[Completion],
-                     numbers: dict[int, int] = numbers) -> None:
-                connection.send((numbers[id(job)], answers))
-
-            backend._runner.run(backend.run_jobs(requests, jobs, sent))
+            backend._runner.run(_answer(backend, connection, requests, jobs))
             connection.send(("end", list(backend.router.served)))
     finally:
         backend.close()
+
+
+FLUSH_JOBS = 64
+"""A worker sends finished jobs back in batches of this many (fewer pickles and syscalls),"""
+FLUSH_S = 0.005
+"""or after this many seconds, whichever comes first, so answers still stream."""
+
+
+async def _answer(backend: Any, connection: Any, requests: list[DecisionRequest],
+                  jobs: list[Job]) -> None:
+    """Run `jobs`, sending (job number, completions) pairs back in small batches."""
+    import asyncio
+
+    numbers = {id(job): k for k, job in enumerate(jobs)}
+    batch: list[tuple[int, list[Completion]]] = []
+    timer: list[asyncio.TimerHandle] = []
+
+    def flush() -> None:
+        if timer:
+            timer.pop().cancel()
+        if batch:
+            connection.send(list(batch))
+            batch.clear()
+
+    def sent(job: Job, answers: list[Completion]) -> None:
+        batch.append((numbers[id(job)], answers))
+        if len(batch) >= FLUSH_JOBS:
+            flush()
+        elif not timer:
+            timer.append(asyncio.get_running_loop().call_later(FLUSH_S, flush))
+
+    try:
+        await backend.run_jobs(requests, jobs, sent)
+    finally:
+        flush()
 
 
 class ClientProcesses:
@@ -93,12 +123,12 @@ class ClientProcesses:
                               else list(counts))
                     del pending[connection]
                     continue
-                number, answers = message
-                for i, completion in zip(pending[connection][number].indices, answers,
-                                         strict=True):
-                    results[i] = completion
-                    if on_result is not None:
-                        on_result(i, completion)
+                for number, answers in message:
+                    for i, completion in zip(pending[connection][number].indices, answers,
+                                             strict=True):
+                        results[i] = completion
+                        if on_result is not None:
+                            on_result(i, completion)
         self.served = served
 
     def close(self) -> None:
