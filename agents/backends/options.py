@@ -88,8 +88,9 @@ class BackendOptions(BaseModel):
     client_processes: int = Field(
         default=1, ge=1,
         description="Processes sending a tick's HTTP requests (`openai`), each with its own "
-        "event loop and connections; requests are dealt round robin and answers come back "
-        "in order to the run's process. More than 1 pays only with spare CPU cores.",
+        "event loop and connections (up to `max_concurrency` per URL each); requests are "
+        "dealt round robin and answers come back, in order, to the run's process. Sharding "
+        "costs CPU per decision: more than 1 pays only with spare CPU cores.",
     )
     max_concurrency: int = Field(
         default=256, ge=1,
