@@ -18,17 +18,24 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents.backends.request_groups import Job
+from agents.errors import FatalBackendError
 from agents.types import Completion, DecisionRequest
 
 Sink = Callable[[int, Completion], None]
 
+STOPPED = ("an HTTP client process stopped during a tick (client_processes); re-run with "
+           "client_processes: 1 to see its error")
 
-def _serve(connection: Any, model: str, options: dict[str, Any], api_key: str | None) -> None:
-    """A worker: answer each (requests, jobs) it is sent, one message per finished job."""
-    from agents.backends.openai_server import OpenAIBackend
+
+def _serve(connection: Any, backend_class: type, model: str, options: dict[str, Any],
+           api_key: str | None) -> None:
+    """A worker: answer each (requests, jobs) it is sent, one message per finished batch."""
+    import signal
+
     from agents.backends.options import BackendOptions
 
-    backend = OpenAIBackend(model, options=BackendOptions(**options), api_key=api_key)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the run's process handles an interrupt
+    backend = backend_class(model, options=BackendOptions(**options), api_key=api_key)
     try:
         while True:
             message = connection.recv()
@@ -79,9 +86,13 @@ async def _answer(backend: Any, connection: Any, requests: list[DecisionRequest]
 class ClientProcesses:
     """N worker processes answering jobs for one backend; see the module docstring."""
 
-    def __init__(self, processes: int, model: str, options: Any, api_key: str | None) -> None:
+    def __init__(self, processes: int, backend_class: type, model: str, options: Any,
+                 api_key: str | None) -> None:
+        """`backend_class(model, options=..., api_key=...)` is built in every worker, with
+        `client_processes: 1`."""
         self.processes = processes
-        self._args = (model, options.model_dump() | {"client_processes": 1}, api_key)
+        self._args = (backend_class, model, options.model_dump() | {"client_processes": 1},
+                      api_key)
         self._workers: list[tuple[Any, Any]] = []
         self.served: list[int] | None = None
 
@@ -107,7 +118,10 @@ class ClientProcesses:
             needed = sorted({i for job in shard for i in job.indices})
             position = {i: k for k, i in enumerate(needed)}
             local = [Job(tuple(position[i] for i in job.indices), job.n) for job in shard]
-            connection.send(([requests[i] for i in needed], local))
+            try:
+                connection.send(([requests[i] for i in needed], local))
+            except OSError:  # BrokenPipeError: the worker is gone
+                raise FatalBackendError(STOPPED) from None
         pending = {connection: shard for (_, connection), shard in zip(self._workers, shards,
                                                                         strict=True)}
         served: list[int] = []
@@ -115,8 +129,8 @@ class ClientProcesses:
             for connection in wait(list(pending)):
                 try:
                     message = connection.recv()
-                except EOFError:
-                    raise RuntimeError("an HTTP client process stopped during a tick") from None
+                except (EOFError, OSError):
+                    raise FatalBackendError(STOPPED) from None
                 if message[0] == "end":
                     counts = message[1]
                     served = ([a + b for a, b in zip(served, counts, strict=True)] if served

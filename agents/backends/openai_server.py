@@ -192,8 +192,9 @@ class OpenAIBackend:
         self._runner = EventLoopThread()
         self._key = key
         self._clients: list[JsonClient | ProtocolClient] = []
-        self._processes = (ClientProcesses(self.options.client_processes, model, self.options,
-                                           key) if self.options.client_processes > 1 else None)
+        self._processes = (ClientProcesses(self.options.client_processes, type(self), model,
+                                           self.options, key)
+                           if self.options.client_processes > 1 else None)
         self.http_client = self.options.http_client
         if self.http_client == "auto":
             fast = self.options.server == "vllm" and protocol_available()

@@ -69,3 +69,20 @@ def test_a_fault_in_one_process_fails_only_its_request_in_order():
     assert [t[1] for t in tables[3]].count(None) == 8
     assert tables[3][4] == (None, "gave up after 2 attempts: HTTP 500: fault 500", 2)
     assert streamed[3] == list(range(9))
+
+
+def test_a_client_process_that_dies_ends_the_run_with_one_line():
+    import pytest
+
+    from agents.errors import FatalBackendError
+
+    with FakeOpenAIServer() as s:
+        backend = OpenAIBackend("m", options=BackendOptions(base_urls=(s.base_url,),
+                                                            client_processes=2))
+        assert all(a.text for a in backend.generate([make_request(seed=k) for k in range(4)]))
+        process, _ = backend._processes._workers[0]
+        process.kill()
+        process.join(10)
+        with pytest.raises(FatalBackendError, match="an HTTP client process stopped"):
+            backend.generate([make_request(seed=k) for k in range(4)])
+        backend.close()
