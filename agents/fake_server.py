@@ -123,6 +123,17 @@ def _token_prompts(prompt: Any) -> bool:
                                       and isinstance(first[0], int))
 
 
+def sample_bodies(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The body each of a request's `n` samples is answered as: vLLM's seed rule, sample i
+    with `seed + i` (`vllm/v1/engine/parallel_sampling.py`), so sample i of (prompt, seed s,
+    n) is the answer of the single request (prompt, seed s + i)."""
+    n = body.get("n") or 1
+    if n == 1:
+        return [body]
+    seed = body.get("seed")
+    return [{**body, "n": 1, "seed": None if seed is None else seed + i} for i in range(n)]
+
+
 def _words(text: str) -> int:
     return len(text.split())
 
@@ -143,7 +154,7 @@ class FakeOpenAIServer:
     arrivals: list[Arrival] = field(default_factory=list)
     max_in_flight: int = 0
     reverse_choices: bool = False
-    """List the choices of a completions answer last to first (each keeps its `index`)."""
+    """List the choices of an answer last to first (each keeps its `index`)."""
     toy_lm: Any = None
     """An `agents.toy_lm.ToyLM`: serve `/tokenize` and token-id prompts (see the docstring)."""
 
@@ -294,30 +305,35 @@ class FakeOpenAIServer:
         else:
             raw = body.get("prompt", "")
             prompts = list(raw) if isinstance(raw, list) else [str(raw)]
-        texts = await asyncio.gather(*(self._one(body, p) for p in prompts))
-        usage = {"prompt_tokens": sum(_words(p) for p in prompts),
+        samples = sample_bodies(body)
+        # choice i answers prompt i // n with sample i % n (vLLM's prompt-major numbering)
+        asked = [(one, p) for p in prompts for one in samples]
+        texts = await asyncio.gather(*(self._one(one, p) for one, p in asked))
+        usage = {"prompt_tokens": sum(_words(p) for p in prompts),  # once per prompt, as vLLM
                  "completion_tokens": sum(_words(t) for t in texts)}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         chat = path.endswith("chat/completions")
         if chat:
-            choices = [{"index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": texts[0]}}]
+            choices = [{"index": i, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": t}}
+                       for i, t in enumerate(texts)]
             kind = "chat.completion"
         else:
             choices = [{"index": i, "finish_reason": "stop", "text": t}
                        for i, t in enumerate(texts)]
-            if body.get("return_token_ids"):  # vLLM's per-choice token ids (here: words)
-                for choice, p in zip(choices, prompts, strict=True):
-                    choice["prompt_token_ids"] = list(range(_words(p)))
-                    choice["token_ids"] = list(range(_words(choice["text"])))
             kind = "text_completion"
+        if body.get("return_token_ids"):  # vLLM's per-choice token ids (here: words)
+            for choice, (_, p), t in zip(choices, asked, texts, strict=True):
+                if not chat:
+                    choice["prompt_token_ids"] = list(range(_words(p)))
+                choice["token_ids"] = list(range(_words(t)))
         wanted = body.get("top_logprobs") if chat and body.get("logprobs") else (
             body.get("logprobs") if not chat else None)
         if self.logprobs is not None and isinstance(wanted, int) and wanted is not True:
-            for choice, prompt, text in zip(choices, prompts, texts, strict=True):
-                choice["logprobs"] = logprobs_body(self.logprobs(body, prompt, text), wanted,
+            for choice, (one, prompt), text in zip(choices, asked, texts, strict=True):
+                choice["logprobs"] = logprobs_body(self.logprobs(one, prompt, text), wanted,
                                                    chat)
-        if not chat and self.reverse_choices:
+        if self.reverse_choices:
             choices.reverse()
         return {"id": "fake", "object": kind, "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": choices, "usage": usage}

@@ -3,9 +3,10 @@
 `agents.fake_server` records every request and injects faults; that bookkeeping (and
 aiohttp's request objects) costs more CPU per request than a lean client does, so it would
 be what a throughput benchmark measures. This server answers the same way
-(`agents.fake_server.default_answer`, a function of each prompt and the request's seed) with a
-bare asyncio protocol: HTTP/1.1 keep-alive, `Content-Length` bodies, `/v1/chat/completions`
-and `/v1/completions` (prompt lists, vLLM's `return_token_ids`), nothing else. Several
+(`agents.fake_server.default_answer`, a function of each prompt and the request's seed; sample i
+of a request with `n` gets seed + i, as vLLM) with a bare asyncio protocol: HTTP/1.1
+keep-alive, `Content-Length` bodies, `/v1/chat/completions` and `/v1/completions` (prompt
+lists, `n`, vLLM's `return_token_ids`), nothing else. Several
 processes can share one port (`--processes`, SO_REUSEPORT).
 
     python -m agents.lean_fake_server --port 8000 --processes 2
@@ -22,7 +23,7 @@ import time
 from typing import Any
 
 from agents.backends.http_client import decode_json, dumps
-from agents.fake_server import default_answer, prompt_text
+from agents.fake_server import default_answer, prompt_text, sample_bodies
 
 _HEAD_END = b"\r\n\r\n"
 
@@ -35,19 +36,22 @@ def answer_body(path: bytes, body: dict[str, Any]) -> dict[str, Any]:
     else:
         raw = body.get("prompt", "")
         prompts = list(raw) if isinstance(raw, list) else [str(raw)]
-    texts = [default_answer(body, p) for p in prompts]
-    words = [len(p.split()) for p in prompts], [len(t.split()) for t in texts]
-    usage = {"prompt_tokens": sum(words[0]), "completion_tokens": sum(words[1])}
+    asked = [(one, p) for p in prompts for one in sample_bodies(body)]  # prompt-major
+    texts = [default_answer(one, p) for one, p in asked]
+    words = [len(p.split()) for _, p in asked], [len(t.split()) for t in texts]
+    usage = {"prompt_tokens": sum(len(p.split()) for p in prompts),  # once per prompt
+             "completion_tokens": sum(words[1])}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     if chat:
-        choices: list[dict[str, Any]] = [{"index": 0, "finish_reason": "stop", "message": {
-            "role": "assistant", "content": texts[0]}}]
+        choices: list[dict[str, Any]] = [{"index": i, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": t}} for i, t in enumerate(texts)]
     else:
         choices = [{"index": i, "finish_reason": "stop", "text": t} for i, t in enumerate(texts)]
-        if body.get("return_token_ids"):
-            for i, choice in enumerate(choices):
+    if body.get("return_token_ids"):
+        for i, choice in enumerate(choices):
+            if not chat:
                 choice["prompt_token_ids"] = list(range(words[0][i]))
-                choice["token_ids"] = list(range(words[1][i]))
+            choice["token_ids"] = list(range(words[1][i]))
     return {"id": "lean", "object": "chat.completion" if chat else "text_completion",
             "created": int(time.time()), "model": body.get("model", "fake"),
             "choices": choices, "usage": usage}

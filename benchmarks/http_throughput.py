@@ -6,19 +6,30 @@ each client runs in its own process pinned to CPU 0 and sends one tick of N deci
 table shows decisions/s (wall) and the client's CPU time per decision (every thread of its
 process), so 1e6 / (CPU us per decision) is what one client core can sustain.
 
-Paths, measured side by side in one run:
+Paths, measured side by side in one run (every tick: prompts in groups of 32 identical ones,
+as when 32 customers of one segment see one listing; per-decision seeds consecutive within a
+group, as `sim.engine.seeds` assigns them, unless the path shares one seed):
 
 - `baseline`: the backend as of commit BASELINE_COMMIT (the official `openai` client's raw
-  `post`, typed responses), chat API, one request per decision;
-- `lean chat`: today's backend (aiohttp + orjson + uvloop), chat API, one request per
-  decision; `lean chat, asyncio`: the same without uvloop;
-- `lean completions`: prompts rendered locally, one prompt per request (distinct seeds);
-- `lean lists of 32`: completions with a shared seed (`sampling.seed`), 32 prompts per request;
-- `raw ...`: the lower bound: aiohttp + orjson + uvloop posting prebuilt bodies and only
-  parsing the JSON answers, no tinmen.
+  `post`, typed responses), chat API, one request per decision (not measured by default: it
+  takes minutes per tick on a shared machine);
+- `chat, aiohttp`: the backend as it was before `samples_per_request` and the protocol client
+  (aiohttp + orjson + uvloop), chat API, one request per decision;
+- `chat, protocol`: the same through the protocol client (`http_client: protocol`);
+- `chat, protocol, 2 processes`: the same sharded over two client processes
+  (`client_processes: 2`), all pinned to the one client CPU: the CPU column sums every
+  process, so it shows what sharding costs per decision, not the wall-clock gain it gives on
+  spare cores;
+- `chat, n, ...`: `samples_per_request: 32`: each group of 32 identical prompts is one
+  request with `n: 32`, per-decision seeds kept (vLLM seeds sample i with seed + i);
+- `completions, n, protocol`: the same with `api: completions` (prompts rendered locally);
+- `lists of 32, shared seed, ...`: completions, 32 distinct prompts per request sharing one
+  seed (`sampling.seed` fixed; answers differ from per-decision seeds);
+- `raw ...`: lower bounds, no tinmen: prebuilt bodies posted and the JSON answers parsed, with
+  aiohttp or with a bare asyncio protocol and `httptools`' parser, all on uvloop.
 
     python benchmarks/http_throughput.py                  # the table in BENCHMARKS.md
-    python benchmarks/http_throughput.py --sizes 1000 --paths "lean chat" "raw chat"
+    python benchmarks/http_throughput.py --sizes 1000 --paths "chat, aiohttp" "chat, n, protocol"
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -44,18 +56,37 @@ sys.path.insert(0, str(ROOT))
 BASELINE_COMMIT = "7bf20f9"
 """The commit whose openai backend is the `baseline` path."""
 
-PATHS = ["baseline", "lean chat", "lean chat, asyncio", "lean completions",
-         "lean lists of 32", "raw chat", "raw lists of 32"]
-BIG = {"lean chat", "lean lists of 32", "raw chat", "raw lists of 32"}
+BACKEND_PATHS: dict[str, dict] = {
+    "baseline": {},
+    "chat, aiohttp": {"http_client": "aiohttp"},
+    "chat, protocol": {"http_client": "protocol"},
+    "chat, protocol, 2 processes": {"http_client": "protocol", "client_processes": 2},
+    "chat, n, aiohttp": {"http_client": "aiohttp", "samples_per_request": 32},
+    "chat, n, protocol": {"http_client": "protocol", "samples_per_request": 32},
+    "completions, n, protocol": {"http_client": "protocol", "samples_per_request": 32,
+                                 "api": "completions"},
+    "lists of 32, shared seed, aiohttp": {"http_client": "aiohttp", "api": "completions"},
+    "lists of 32, shared seed, protocol": {"http_client": "protocol", "api": "completions"},
+}
+"""Backend paths and the backend options each sets."""
+RAW_PATHS = ["raw chat, aiohttp", "raw chat, protocol", "raw chat, n, aiohttp",
+             "raw chat, n, protocol"]
+PATHS = [*BACKEND_PATHS, *RAW_PATHS]
+DEFAULT_PATHS = PATHS[1:]
+FAST = {"chat, n, aiohttp", "chat, n, protocol", "completions, n, protocol",
+        "lists of 32, shared seed, protocol", "raw chat, n, aiohttp", "raw chat, n, protocol"}
 """Paths also measured at the largest size (the others take minutes there)."""
+GROUP = 32
+"""Identical prompts per group, and samples or prompts per request."""
 
 PRODUCTS = [("Tesla Model 3", 40000), ("Ford Explorer", 50000), ("Toyota Prius", 28000),
             ("Honda Civic", 24000), ("BMW i4", 56000), ("Kia EV6", 43000),
             ("Hyundai Ioniq 5", 42000), ("Mazda CX-5", 30000)]
 
 
-def make_requests(n: int, shared_seed: int | None) -> list:
-    """N decisions like a shopping tick's: one listing, a distinct customer per decision."""
+def make_requests(n: int, shared_seed: int | None, same: int = GROUP) -> list:
+    """N decisions like a shopping tick's: one listing, customers in groups of `same` with an
+    identical request; seeds consecutive within a group (or all `shared_seed`)."""
     import numpy as np
 
     from agents.types import DecisionContext, DecisionRequest, SamplingParams
@@ -76,10 +107,12 @@ def make_requests(n: int, shared_seed: int | None) -> list:
     sampling = SamplingParams()
     out = []
     for i in range(n):
-        budget = rng.randint(20000, 60000)
-        user = (f"I am customer {i}. My budget is {budget} dollars. I care about running "
-                "costs and reliability, and I would like something electric if it fits.")
-        seed = shared_seed if shared_seed is not None else rng.randrange(2**31)
+        if i % same == 0:
+            budget, base = rng.randint(20000, 60000), rng.randrange(2**31 - same)
+        user = (f"I am a customer of segment {i // same}. My budget is {budget} dollars. I "
+                "care about running costs and reliability, and I would like something "
+                "electric if it fits.")
+        seed = shared_seed if shared_seed is not None else base + i % same
         out.append(DecisionRequest(f"t1-{i}", ({"role": "system", "content": system},
                                                {"role": "user", "content": user}),
                                    sampling, seed=seed, context=context))
@@ -108,11 +141,17 @@ class Stopwatch:
     def start(self) -> None:
         """Start measuring."""
         self.server = process_cpu_s(self.server_pid)
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.wall, self.cpu = time.perf_counter(), self._client_cpu()
+
+    def _client_cpu(self) -> float:
+        """This process's CPU time, plus its child processes' (client workers), if any."""
+        if multiprocessing.active_children():
+            return process_cpu_s(os.getpid())
+        return time.process_time()
 
     def stop(self) -> dict:
         """The measurements since `start`."""
-        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        wall, cpu = time.perf_counter() - self.wall, self._client_cpu() - self.cpu
         return {"wall_s": wall, "cpu_s": cpu,
                 "server_cpu_s": process_cpu_s(self.server_pid) - self.server}
 
@@ -121,19 +160,18 @@ def run_backend(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -
     """Measurements and failures for one tick of n decisions through the backend."""
     from agents.backends.options import BackendOptions
 
-    if path == "lean chat, asyncio":
-        sys.modules["uvloop"] = None  # type: ignore[assignment]  # import fails: plain asyncio
     if path == "baseline":
         backend_class = baseline_backend_class()
     else:
         from agents.backends.openai_server import OpenAIBackend as backend_class
-    options: dict = {"base_urls": (url,), "retry_invalid": 0}
-    if path in ("lean completions", "lean lists of 32"):
-        options.update(api="completions", tokenizer=tokenizer, prompts_per_request=32)
+    options: dict = {"base_urls": (url,), "retry_invalid": 0, **BACKEND_PATHS[path]}
+    if options.get("api") == "completions":
+        options.update(tokenizer=tokenizer, prompts_per_request=GROUP)
     backend = backend_class("bench", options=BackendOptions(**options))
-    shared = 11 if path == "lean lists of 32" else None
-    backend.generate(make_requests(300, shared))  # warm-up: opens the connections
-    requests = make_requests(n, shared)
+    shared = 11 if path.startswith("lists of 32") else None
+    same = 1 if shared is not None else GROUP  # a list of identical prompts would be a waste
+    backend.generate(make_requests(320, shared, same))  # warm-up: opens the connections
+    requests = make_requests(n, shared, same)
     watch.start()
     answers = backend.generate(requests)
     result = watch.stop()
@@ -141,54 +179,118 @@ def run_backend(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -
     return {**result, "failed": sum(a.failure is not None for a in answers)}
 
 
+def raw_bodies(path: str, n: int) -> tuple[str, list[bytes]]:
+    """The endpoint and prebuilt bodies of a raw path's tick."""
+    import orjson
+
+    requests = make_requests(n, None)
+    if path.startswith("raw chat, n"):
+        return "/chat/completions", [orjson.dumps({
+            "model": "bench", "messages": list(r.messages), "seed": r.seed, "n": GROUP,
+            "max_completion_tokens": 256, "return_token_ids": True})
+            for r in requests[::GROUP]]
+    return "/chat/completions", [orjson.dumps({
+        "model": "bench", "messages": list(r.messages), "seed": r.seed,
+        "max_completion_tokens": 256}) for r in requests]
+
+
+class _RawConnection:
+    """A bare keep-alive HTTP/1.1 connection: one request at a time, `httptools` parsing."""
+
+    def __init__(self, loop, host: str, port: int, path: str) -> None:
+        import asyncio
+
+        import httptools
+
+        self.loop, self.host, self.port = loop, host, port
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: "
+                     "application/json\r\nContent-Length: ").encode()
+        self.parser = httptools.HttpResponseParser(self)
+        self.body: list[bytes] = []
+        self.done: asyncio.Future | None = None
+        connection = self
+
+        class Protocol(asyncio.Protocol):
+            def connection_made(self, transport) -> None:
+                connection.transport = transport
+
+            def data_received(self, data: bytes) -> None:
+                connection.parser.feed_data(data)
+
+        self.protocol = Protocol
+
+    async def open(self) -> None:
+        """Connect."""
+        await self.loop.create_connection(self.protocol, self.host, self.port)
+
+    def on_body(self, data: bytes) -> None:
+        """httptools: a piece of the body."""
+        self.body.append(data)
+
+    def on_message_complete(self) -> None:
+        """httptools: the response is complete."""
+        self.done.set_result(b"".join(self.body))  # type: ignore[union-attr]
+        self.body = []
+
+    async def post(self, body: bytes) -> bytes:
+        """One request; the response body."""
+        self.done = self.loop.create_future()
+        self.transport.write(self.head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        return await self.done
+
+
 def run_raw(path: str, n: int, url: str, tokenizer: str, watch: Stopwatch) -> dict:
-    """The lower bound: prebuilt bodies, parsed answers, nothing else."""
+    """A lower bound: prebuilt bodies, parsed answers, nothing else."""
     import asyncio
+    from urllib.parse import urlsplit
 
     import aiohttp
     import orjson
     import uvloop
 
-    from agents.backends.chat_template import load_tokenizer, render_prompt
-
-    shared = 11 if path == "raw lists of 32" else None
-    requests = make_requests(n, shared)
-    if shared is None:
-        endpoint = url + "/chat/completions"
-        bodies = [orjson.dumps({"model": "bench", "messages": list(r.messages), "seed": r.seed,
-                                "max_completion_tokens": 256}) for r in requests]
-    else:
-        endpoint = url + "/completions"
-        tok = load_tokenizer(tokenizer)
-        prompts = [render_prompt(tok, r.messages) for r in requests]
-        bodies = [orjson.dumps({"model": "bench", "prompt": prompts[i:i + 32], "seed": shared,
-                                "max_tokens": 256, "return_token_ids": True})
-                  for i in range(0, n, 32)]
+    endpoint, bodies = raw_bodies(path, n)
+    warm = raw_bodies(path, 320)[1]
+    workers = 256
 
     async def main() -> dict:
-        connector = aiohttp.TCPConnector(limit=256, limit_per_host=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            queue = iter(bodies)
-            failed = 0
+        failed = 0
+        if path.endswith("protocol"):
+            where = urlsplit(url)
+            loop = asyncio.get_running_loop()
+            connections = [_RawConnection(loop, where.hostname, where.port,
+                                          where.path + endpoint) for _ in range(workers)]
+            await asyncio.gather(*(c.open() for c in connections))
 
-            async def worker() -> None:
+            async def send(worker: int, body: bytes) -> dict:
+                return orjson.loads(await connections[worker].post(body))
+        else:
+            connector = aiohttp.TCPConnector(limit=workers, limit_per_host=0)
+            session = aiohttp.ClientSession(connector=connector)
+
+            async def send(worker: int, body: bytes) -> dict:
+                async with session.post(url + endpoint, data=body, headers={
+                        "Content-Type": "application/json"}) as response:
+                    return orjson.loads(await response.read())
+
+        async def tick(queue: list[bytes]) -> None:
+            nonlocal failed
+            jobs = iter(queue)
+
+            async def worker(number: int) -> None:
                 nonlocal failed
-                for body in queue:
-                    async with session.post(endpoint, data=body, headers={
-                            "Content-Type": "application/json"}) as response:
-                        answer = orjson.loads(await response.read())
-                        failed += not answer.get("choices")
+                for body in jobs:
+                    failed += not (await send(number, body)).get("choices")
 
-            async def tick() -> None:
-                await asyncio.gather(*(worker() for _ in range(min(256, len(bodies)))))
+            await asyncio.gather(*(worker(i) for i in range(min(workers, len(queue)))))
 
-            saved, warm = bodies[:], bodies[:300]
-            queue = iter(warm)
-            await tick()
-            queue = iter(saved)
-            watch.start()
-            await tick()
-            return {**watch.stop(), "failed": failed}
+        await tick(warm)
+        failed = 0
+        watch.start()
+        await tick(bodies)
+        result = watch.stop()
+        if not path.endswith("protocol"):
+            await session.close()
+        return {**result, "failed": failed}
 
     return uvloop.run(main())
 
@@ -236,7 +338,7 @@ def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
-    parser.add_argument("--paths", nargs="+", default=PATHS, choices=PATHS)
+    parser.add_argument("--paths", nargs="+", default=DEFAULT_PATHS, choices=PATHS)
     parser.add_argument("--server-processes", type=int, default=1)
     parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -258,7 +360,7 @@ def main() -> None:
         tokenizer = str(build_tiny_lm(Path(tmp) / "lm"))
         for n in args.sizes:
             for path in args.paths:
-                if n >= 100000 and path not in BIG:
+                if n >= 100000 and path not in FAST:
                     continue
                 result = subprocess.run(
                     ["taskset", "-c", "0", sys.executable, __file__, "--client", path, str(n),

@@ -1,7 +1,8 @@
 """A lean JSON-over-HTTP client for OpenAI-compatible servers (aiohttp, orjson, keep-alive).
 
-One `JsonClient` per server URL holds a keep-alive connection pool. `post` sends one JSON
-body and returns the decoded JSON answer, or raises:
+One `JsonClient` per server URL holds a keep-alive connection pool
+(`agents.backends.http_transport.ProtocolClient` is a leaner client with the same interface and
+answers). `post` sends one JSON body and returns the decoded JSON answer, or raises:
 
 - `HTTPStatusError` for an answer with status 400 or more (the server's message, status and
   headers, so `agents.backends.retry` can classify it and honour `retry-after`);
@@ -69,6 +70,16 @@ def error_message(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def read_answer(status: int, raw: bytes, headers: Any) -> Any:
+    """The decoded JSON object of a response, or the error it stands for (module docstring)."""
+    if status >= 400:
+        raise HTTPStatusError(status, error_message(raw), headers)
+    data = decode_json(raw)
+    if not isinstance(data, Mapping):
+        raise UnreadableResponse(f"the body is a JSON {type(data).__name__}, not an object")
+    return data
+
+
 class JsonClient:
     """Keep-alive JSON POSTs to one base URL; create and use it inside one event loop."""
 
@@ -94,13 +105,8 @@ class JsonClient:
         async with self.session.post(self.base_url + path, data=dumps(body),
                                      headers=self.headers) as response:
             raw = await response.read()
-            status = response.status
-            if status >= 400:
-                raise HTTPStatusError(status, error_message(raw), response.headers)
-        data = decode_json(raw)
-        if not isinstance(data, Mapping):
-            raise UnreadableResponse(f"the body is a JSON {type(data).__name__}, not an object")
-        return data
+            status, headers = response.status, response.headers
+        return read_answer(status, raw, headers)
 
     async def close(self) -> None:
         """Close the pool's connections."""

@@ -95,8 +95,9 @@ def distribution_fields(distribution: Distribution | None) -> dict[str, Any]:
 def check_choice_probs(options: BackendOptions) -> None:
     """Refuse the settings the `openai` backend cannot serve, in one line.
 
-    `exact` is served by a vLLM server (`agents.backends.server_scoring`); a server without
-    its scoring endpoints is reported once, at the first tick.
+    `exact` is served by a vLLM server (`agents.backends.server_scoring`), from the backend's
+    own process (not with `client_processes` > 1); a server without its scoring endpoints is
+    reported once, at the first tick.
     """
     if options.choice_probs == "exact" and options.server == "openai":
         from agents.errors import BackendCreationError
@@ -105,3 +106,10 @@ def check_choice_probs(options: BackendOptions) -> None:
             "backend_options.choice_probs: exact with server: openai: a hosted API returns "
             "no prompt log-probs; set choice_probs: top_logprobs (or --choice-probs "
             "top_logprobs), or serve the model with vLLM (server: vllm)")
+    if options.choice_probs == "exact" and options.client_processes > 1:
+        from agents.errors import BackendCreationError
+
+        raise BackendCreationError(
+            f"backend_options.choice_probs: exact with client_processes: "
+            f"{options.client_processes}: the scoring pass runs in the backend's own process; "
+            "set client_processes: 1 (or --client-processes 1), or choice_probs: top_logprobs")

@@ -9,16 +9,19 @@ Each request has its own timeout and retries (see `agents.backends.retry`), so o
 rate-limited request never holds back the others. A request whose retries run out comes back
 as `Completion.failed(reason)`; nothing here raises for a single request.
 
-Requests go out through a lean client (`agents.backends.http_client`: aiohttp with
-keep-alive pools, orjson bodies) on an event loop owned by the backend, in a background
+Requests go out through a lean keep-alive client with orjson bodies
+(`agents.backends.http_transport`: asyncio protocols and `httptools`; or
+`agents.backends.http_client`: aiohttp) on an event loop owned by the backend, in a background
 thread (uvloop's when it is installed); `generate` stays a plain blocking call, which also
 works inside Jupyter, where an event loop is already running. Answers are read as plain JSON:
 per request this costs a fraction of what the official `openai` client's typed models do.
 
-With `api: completions`, decisions that share sampling settings, seed and answer constraint
-travel as one list of prompts (see `SamplingGroups`). vLLM gives every prompt of a list its
-own sampling state seeded with the request's `seed`, so each answer is a function of its own
-(prompt, seed), whichever other prompts share its request.
+Decisions share a request only where the answers stay those of one request per decision
+(`agents.backends.request_groups`): on vLLM, decisions with an identical prompt and
+consecutive seeds go as one request with `n` (vLLM seeds sample i with `seed + i`); with
+`api: completions`, prompts that share sampling settings, seed and answer constraint travel
+as one list (vLLM seeds every prompt of a list with the request's `seed`). Each answer is a
+function of its own (prompt, seed), whichever other decisions share its request.
 
 Every request body is built by `request_body`, one place for every field sent.
 """
@@ -31,27 +34,30 @@ import os
 import re
 import threading
 import time
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from agents.backends.base import ResultSink, require
-from agents.backends.chat_template import (
-    count_tokens,
-    load_tokenizer,
-    prompt_format,
-    render_prompt,
-)
+from agents.backends.chat_template import load_tokenizer, prompt_format, render_prompt
+from agents.backends.client_processes import ClientProcesses
 from agents.backends.http_client import JsonClient
+from agents.backends.http_transport import ProtocolClient
+from agents.backends.http_transport import available as protocol_available
+from agents.backends.openai_answers import (
+    Answer,
+    choices_by_index,
+    read_chat_answers,
+    read_completion_answers,
+)
 from agents.backends.openai_logprobs import (
-    Distribution,
     check_choice_probs,
     distribution_fields,
     logprobs_fields,
     read_distribution,
 )
 from agents.backends.options import BackendOptions
-from agents.backends.retry import RetryPolicy, UnreadableResponse, Verdict, classify
+from agents.backends.request_groups import Job, plan_jobs
+from agents.backends.retry import RetryPolicy, Verdict, classify
 from agents.backends.secrets import scrub_secret
 from agents.errors import BackendCreationError
 from agents.structured import (
@@ -90,6 +96,16 @@ def read_api_key(env_name: str | None) -> str | None:
     return value
 
 
+async def _cancel_pending() -> None:
+    """Cancel every other task on the running loop and wait until they have finished, so
+    that stopping the loop leaves none pending (asyncio warns about such tasks at exit)."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class EventLoopThread:
     """An asyncio loop running forever in a daemon thread; `run` blocks on one coroutine."""
 
@@ -116,6 +132,11 @@ class EventLoopThread:
         """Stop the loop and join its thread."""
         if self.loop.is_closed():
             return
+        if self._thread.is_alive():  # an interrupted tick may leave tasks still cancelling
+            try:
+                asyncio.run_coroutine_threadsafe(_cancel_pending(), self.loop).result(10)
+            except (Exception, KeyboardInterrupt):  # closing goes on regardless
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         if not self._thread.is_alive():
@@ -143,17 +164,6 @@ class LeastOutstandingRouter:
     def release(self, replica: int) -> None:
         """The attempt on `replica` is over."""
         self.outstanding[replica] -= 1
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    """One answer as read from a response."""
-
-    text: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    finish_reason: str | None
-    distribution: Distribution | None = None
 
 
 _KEY_LIKE = re.compile(r"\b(sk|key|api[-_]?key)[-_](?=[A-Za-z._-]*[0-9*])[A-Za-z0-9*._-]{4,}",
@@ -196,15 +206,29 @@ class OpenAIBackend:
             self.prompt_format = prompt_format(self.tokenizer)
         self._runner = EventLoopThread()
         self._key = key
-        self._clients: list[JsonClient] = []
+        self._clients: list[JsonClient | ProtocolClient] = []
         self._scorer: Any = None  # `server_scoring.ServerScorer`, with choice_probs: exact
+        self._processes = (ClientProcesses(self.options.client_processes, type(self), model,
+                                           self.options, key)
+                           if self.options.client_processes > 1 else None)
+        self.http_client = self.options.http_client
+        if self.http_client == "auto":
+            fast = self.options.server == "vllm" and protocol_available()
+            self.http_client = "protocol" if fast else "aiohttp"
+        elif self.http_client == "protocol":
+            require("httptools", "openai")
 
-    async def _open_clients(self) -> list[JsonClient]:
+    async def _open_clients(self) -> list[JsonClient | ProtocolClient]:
         """One keep-alive pool per URL, created on the backend's loop at first use."""
         if not self._clients:
             hosted = self.options.server == "openai"  # may sit behind an HTTP proxy
-            self._clients = [JsonClient(url, self._key, connections=self.options.max_concurrency,
-                                        trust_env=hosted) for url in self.urls]
+            connections = self.options.max_concurrency
+            if self.http_client == "protocol":
+                self._clients = [ProtocolClient(url, self._key, connections=connections)
+                                 for url in self.urls]
+            else:
+                self._clients = [JsonClient(url, self._key, connections=connections,
+                                            trust_env=hosted) for url in self.urls]
         return self._clients
 
     # ------------------------------------------------------------------ protocol
@@ -222,6 +246,11 @@ class OpenAIBackend:
 
             return self._runner.run(generate_with_probs(self, list(requests), on_result,
                                                         NEUTRAL_SAMPLING))
+        if self._processes is not None:
+            requests = list(requests)
+            results: list[Completion | None] = [None] * len(requests)
+            self._processes.run(requests, self._jobs(requests), results, on_result)
+            return [r if r is not None else Completion.failed("not answered") for r in results]
         return self._runner.run(self._run_batch(list(requests), on_result))
 
     def describe(self) -> dict[str, Any]:
@@ -233,6 +262,8 @@ class OpenAIBackend:
             "api": self.options.api,
             "prompt_format": self.prompt_format,
             "structured_output": self.options.structured_output,
+            "http_client": self.http_client,
+            "samples_per_request": self.options.samples_per_request,
             "max_concurrency": self.options.max_concurrency,
             "timeout_s": self.options.timeout_s,
             "max_retries": self.options.max_retries,
@@ -240,15 +271,20 @@ class OpenAIBackend:
                                   else "explicit: temperature, top_p, max tokens; the rest "
                                   "the server's"),
             "add_special_tokens": False if self.options.api == "completions" else None,
-            "requests_per_replica": list(self.router.served),
+            "client_processes": self.options.client_processes,
+            "requests_per_replica": list(self._processes.served or [0] * len(self.urls)
+                                         if self._processes else self.router.served),
         }
 
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop."""
+        if self._processes is not None:
+            self._processes.close()
         if self._runner.loop.is_closed():
             return
 
         async def close_all() -> None:
+            await _cancel_pending()  # the tasks of an interrupted tick go first
             for client in self._clients:
                 await client.close()
             if self._scorer is not None:
@@ -262,46 +298,55 @@ class OpenAIBackend:
     # ------------------------------------------------------------------ one tick
     async def _run_batch(self, requests: list[DecisionRequest],
                          on_result: ResultSink | None) -> list[Completion]:
-        await self._open_clients()
         results: list[Completion | None] = [None] * len(requests)
-        jobs = iter(self._jobs(requests))
 
-        async def worker(number: int) -> None:
-            for job in jobs:  # the iterator is shared: each job goes to one worker
-                answers = await self._run_job([requests[i] for i in job], number)
-                for i, completion in zip(job, answers, strict=True):
-                    results[i] = completion
-                    if on_result is not None:
-                        on_result(i, completion)
+        def sink(job: Job, answers: list[Completion]) -> None:
+            for i, completion in zip(job.indices, answers, strict=True):
+                results[i] = completion
+                if on_result is not None:
+                    on_result(i, completion)
+
+        await self.run_jobs(requests, self._jobs(requests), sink)
+        return [r if r is not None else Completion.failed("not answered") for r in results]
+
+    async def run_jobs(self, requests: Sequence[DecisionRequest], jobs: Sequence[Job],
+                       on_job: Callable[[Job, list[Completion]], None]) -> None:
+        """Send every job, up to the concurrency limit at once, each with its own retries;
+        `on_job(job, completions)` as each one is answered (or has failed for good)."""
+        await self._open_clients()
+        queue = iter(jobs)
+
+        async def worker() -> None:
+            for job in queue:  # the iterator is shared: each job goes to one worker
+                on_job(job, await self._run_job([requests[i] for i in job.indices], job.n))
 
         workers = self.options.max_concurrency * len(self.urls)
         try:
             async with asyncio.TaskGroup() as group:
-                for number in range(min(workers, len(requests))):
-                    group.create_task(worker(number))
+                for _ in range(min(workers, len(jobs))):
+                    group.create_task(worker())
         except BaseExceptionGroup as grouped:  # surface the first real error as itself
             raise grouped.exceptions[0] from None
-        return [r if r is not None else Completion.failed("not answered") for r in results]
 
-    def _jobs(self, requests: list[DecisionRequest]) -> list[list[int]]:
-        """Indices sent together: one per request for chat; shared-setting lists otherwise."""
-        if self.options.api == "chat":
-            return [[i] for i in range(len(requests))]
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for i, r in enumerate(requests):
-            constraint = self._constraint(r)
-            key = (r.sampling, r.seed, constraint.key() if constraint else None)
-            groups.setdefault(key, []).append(i)
-        size = self.options.prompts_per_request
-        return [group[start:start + size] for group in groups.values()
-                for start in range(0, len(group), size)]
+    def _jobs(self, requests: list[DecisionRequest]) -> list[Job]:
+        """The HTTP requests of a tick (see `agents.backends.request_groups`): samples of one
+        prompt share a request only on vLLM, whose seed rule makes them exact."""
+        samples = self.options.samples_per_request if self.options.server == "vllm" else 1
+        return plan_jobs(requests, lists=self.options.api == "completions",
+                         prompts_per_request=self.options.prompts_per_request,
+                         samples_per_request=samples, constraint_key=self._constraint_key)
+
+    def _constraint_key(self, request: DecisionRequest) -> Any:
+        constraint = self._constraint(request)
+        return constraint.key() if constraint else None
 
     def _constraint(self, request: DecisionRequest) -> AnswerConstraint | None:
         return answer_constraint(request, self.options.structured_output,
                                  self.options.explanation_max_chars)
 
-    async def _run_job(self, job: list[DecisionRequest], worker: int) -> list[Completion]:
-        """Send one HTTP request (with retries) for `job`; one completion per request."""
+    async def _run_job(self, job: list[DecisionRequest], n: int = 1) -> list[Completion]:
+        """Send one HTTP request (with retries) for `job` (its decisions in choice order, `n`
+        samples per prompt); one completion per decision."""
         started = time.perf_counter()
         attempt = 0
         while True:
@@ -309,7 +354,7 @@ class OpenAIBackend:
             replica = self.router.acquire()
             try:
                 async with asyncio.timeout(self.options.timeout_s):
-                    answers = await self._send(self._clients[replica], job)
+                    answers = await self._send(self._clients[replica], job, n)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, never propagated
@@ -339,9 +384,10 @@ class OpenAIBackend:
                                   retries=attempts - 1) for _ in job]
 
     # ------------------------------------------------------------------ one HTTP request
-    def request_body(self, job: Sequence[DecisionRequest]) -> dict[str, Any]:
+    def request_body(self, job: Sequence[DecisionRequest], n: int = 1) -> dict[str, Any]:
         """The whole JSON body of one request for `job` (one decision for chat, a list of
-        prompts sharing sampling settings, seed and constraint for completions).
+        prompts sharing sampling settings, seed and constraint for completions), each prompt
+        sampled `n` times (seeds `seed` to `seed + n - 1`, see `request_groups`).
 
         Every field sent is set here: the prompt, sampling (explicit on vLLM, see
         `NEUTRAL_SAMPLING`), seed, token limit, structured output and tokenization.
@@ -355,9 +401,9 @@ class OpenAIBackend:
         else:
             body["prompt"] = [render_prompt(self.tokenizer, r.messages) for r in job]
             body["max_tokens"] = s.max_tokens
-            if len(job) > 1 and self.options.server == "vllm":
-                body["return_token_ids"] = True  # per-prompt token counts (vLLM 0.10.2+)
-        body.update(temperature=s.temperature, top_p=s.top_p, seed=first.seed, n=1)
+        if (len(job) > 1 or n > 1) and self.options.server == "vllm":
+            body["return_token_ids"] = True  # per-choice token counts (vLLM 0.10.2+)
+        body.update(temperature=s.temperature, top_p=s.top_p, seed=first.seed, n=n)
         if self.options.server == "vllm":
             body.update(NEUTRAL_SAMPLING)
             if self.options.api == "completions":
@@ -372,78 +418,25 @@ class OpenAIBackend:
         body.update(logprobs_fields(self.options))
         return body
 
-    async def _send(self, client: JsonClient, job: list[DecisionRequest]) -> list[_Answer]:
-        body = self.request_body(job)
+    async def _send(self, client: JsonClient | ProtocolClient, job: list[DecisionRequest],
+                    n: int = 1) -> list[Answer]:
+        firsts = job[::n]
+        body = self.request_body(firsts, n)
         if self.options.api == "chat":
             response = await client.post("/chat/completions", body)
-            answers = [read_chat_answer(response)]
+            answers = read_chat_answers(response, n)
         else:
             response = await client.post("/completions", body)
-            answers = read_completion_answers(response, body["prompt"], self.tokenizer)
+            answers = read_completion_answers(response, body["prompt"], self.tokenizer, n)
         if self.options.choice_probs == "off":
             return answers
         return self._with_distributions(response, answers, job)
 
-    def _with_distributions(self, response: dict[str, Any], answers: list[_Answer],
-                            job: list[DecisionRequest]) -> list[_Answer]:
+    def _with_distributions(self, response: dict[str, Any], answers: list[Answer],
+                            job: list[DecisionRequest]) -> list[Answer]:
         """The answers with the choice probabilities their own choice's log-probs give (each
-        choice of a prompt list carries its own; choices are matched by `index`)."""
-        choices = response["choices"]
-        if self.options.api == "completions":
-            by_index = {c.get("index"): c for c in choices}
-            choices = [by_index[i] for i in range(len(job))]
+        choice carries its own; choices are matched by `index`)."""
+        choices = choices_by_index(response, len(job))
         return [dataclasses.replace(answer, distribution=read_distribution(
                     choice, answer.text, request, self.options))
                 for answer, choice, request in zip(answers, choices, job, strict=True)]
-
-
-def read_chat_answer(response: dict[str, Any]) -> _Answer:
-    """The answer of a chat completion response; `UnreadableResponse` when there is none."""
-    choices = response.get("choices")
-    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-        raise UnreadableResponse("no choices in the response")
-    message = choices[0].get("message")
-    if not isinstance(message, dict):
-        raise UnreadableResponse("the response holds no message")
-    text = message.get("content")
-    if text is None:
-        text = message.get("refusal")  # OpenAI's own refusal field
-    if not isinstance(text, str):
-        raise UnreadableResponse("the response holds no answer text")
-    usage = response.get("usage") or {}
-    return _Answer(text, usage.get("prompt_tokens"), usage.get("completion_tokens"),
-                   choices[0].get("finish_reason"))
-
-
-def read_completion_answers(response: dict[str, Any], prompts: Sequence[str],
-                            tokenizer: Any) -> list[_Answer]:
-    """One answer per prompt of a completions response, in the prompts' order.
-
-    Choices are matched to prompts by their `index`, not their position. With one prompt the
-    server's usage gives the token counts; a list's usage covers all of it, so each choice's
-    own `prompt_token_ids` and `token_ids` (vLLM's `return_token_ids`) are counted, or, from a
-    server without them, the prompt and answer are tokenized here without special tokens (as
-    the server counts a prompt sent with `add_special_tokens: false`).
-    """
-    choices = response.get("choices")
-    if not isinstance(choices, list):
-        raise UnreadableResponse(f"no choices for {len(prompts)} prompts")
-    by_index = {c.get("index"): c for c in choices if isinstance(c, dict)}
-    if len(choices) != len(prompts) or set(by_index) != set(range(len(prompts))):
-        raise UnreadableResponse(f"{len(choices)} choices for {len(prompts)} prompts")
-    usage = response.get("usage") or {}
-    answers = []
-    for i, prompt in enumerate(prompts):
-        choice = by_index[i]
-        text = choice.get("text")
-        if not isinstance(text, str):
-            raise UnreadableResponse(f"choice {i} holds no text")
-        if len(prompts) == 1:  # the server's own count
-            tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
-        elif isinstance(choice.get("prompt_token_ids"), list) and isinstance(
-                choice.get("token_ids"), list):
-            tokens = (len(choice["prompt_token_ids"]), len(choice["token_ids"]))
-        else:
-            tokens = (count_tokens(tokenizer, prompt), count_tokens(tokenizer, text))
-        answers.append(_Answer(text, tokens[0], tokens[1], choice.get("finish_reason")))
-    return answers

@@ -70,6 +70,28 @@ class BackendOptions(BaseModel):
         default=32, ge=1,
         description="Most prompts in one /v1/completions request (`api: completions`).",
     )
+    samples_per_request: int = Field(
+        default=1, ge=1,
+        description="`server: vllm`: most decisions with an identical prompt and consecutive "
+        "seeds sent as one request with `n` samples. vLLM (0.8.5+) seeds sample i with "
+        "seed + i, so each decision gets exactly the answer of its own request; per-sample "
+        "token counts need `return_token_ids` (vLLM 0.11+). 1 (the default): one request "
+        "per prompt. See README, Requests per decision.",
+    )
+    http_client: Literal["auto", "aiohttp", "protocol"] = Field(
+        default="auto",
+        description="How requests go out: `protocol` (a bare HTTP/1.1 keep-alive client on "
+        "asyncio protocols, needs `httptools`; several times less CPU per request), `aiohttp` "
+        "(reads proxy settings from the environment), or `auto`: `protocol` for `server: "
+        "vllm` when `httptools` is installed, else `aiohttp`.",
+    )
+    client_processes: int = Field(
+        default=1, ge=1,
+        description="Processes sending a tick's HTTP requests (`openai`), each with its own "
+        "event loop and connections (up to `max_concurrency` per URL each); requests are "
+        "dealt round robin and answers come back, in order, to the run's process. Sharding "
+        "costs CPU per decision: more than 1 pays only with spare CPU cores.",
+    )
     max_concurrency: int = Field(
         default=256, ge=1,
         description="Most requests in flight per URL. A tick's requests are all sent at once "

@@ -42,6 +42,7 @@ from sim.engine.choice_columns import choice_probability_columns
 from sim.engine.design_balance import design_slot
 from sim.engine.reading import read_counts
 from sim.engine.recorder import RunRecorder
+from sim.engine.seeds import consecutive_seeds
 from sim.engine.tick import (
     Aftermath,
     PendingDecision,
@@ -240,11 +241,17 @@ class MarketModel(mesa.Model):
             for row, i in enumerate(indices):
                 customer_rows[i] = utility[row]
                 affordable_rows[i] = affordable[row]
-        return [
+        requests = [
             s.agent.build_request(f"t{tick}-{i}", s.customer, s.order, s.disclosure, s.seed,
                                   customer_rows[i], affordable_rows[i], tick)
             for i, s in enumerate(served)
         ]
+        drawn = [i for i, s in enumerate(served) if s.agent.sampling.seed is None]
+        renumbered = consecutive_seeds([requests[i] for i in drawn],
+                                       [served[i].agent.name for i in drawn])
+        for i, request in zip(drawn, renumbered, strict=True):
+            requests[i] = request
+        return requests
 
     def _next_agent(self, company: int, index: int, load: Mapping[str, int]
                     ) -> ShoppingAgent | None:

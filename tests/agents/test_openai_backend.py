@@ -220,8 +220,8 @@ def test_completions_api_keeps_distinct_seeds_apart(tmp_path, tiny_lm):
         options = BackendOptions(base_urls=(s.base_url,), api="completions",
                                  tokenizer=str(tiny_lm))
         backend = OpenAIBackend("m", options=options)
-        answers = backend.generate([make_request(seed=i) for i in range(4)])
-        backend.close()
+        answers = backend.generate([make_request(seed=10 * i) for i in range(4)])
+        backend.close()  # (consecutive seeds would share one request as samples: n)
         assert [len(a.body["prompt"]) for a in s.arrivals] == [1, 1, 1, 1]
     assert all(a.text for a in answers)
 
