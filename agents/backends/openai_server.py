@@ -365,8 +365,9 @@ class OpenAIBackend:
                                    prompt_tokens=a.prompt_tokens,
                                    completion_tokens=a.completion_tokens, attempts=attempt,
                                    retries=attempt - 1, finish_reason=a.finish_reason,
+                                   requests=attempt if k == 0 else 0,
                                    **distribution_fields(a.distribution))
-                        for a in answers]
+                        for k, a in enumerate(answers)]
             finally:
                 self.router.release(replica)
             if not verdict.retryable or attempt > self.policy.max_retries:
@@ -380,8 +381,11 @@ class OpenAIBackend:
             reason = f"gave up after {attempts} attempts: {reason}"
         reason = scrub_secrets(reason, self._secret)
         latency = (time.perf_counter() - started) * 1000
-        return [Completion.failed(reason, latency_ms=latency, attempts=attempts,
-                                  retries=attempts - 1) for _ in job]
+        failed = [Completion.failed(reason, latency_ms=latency, attempts=attempts,
+                                    retries=attempts - 1) for _ in job]
+        for k, completion in enumerate(failed):  # one HTTP request per attempt, shared
+            completion.requests = attempts if k == 0 else 0
+        return failed
 
     # ------------------------------------------------------------------ one HTTP request
     def request_body(self, job: Sequence[DecisionRequest], n: int = 1) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,9 +118,13 @@ async def generate_with_probs(backend: Any, requests: list[DecisionRequest],
     if backend._scorer is None:
         backend._scorer = ServerScorer(backend, sampling)
     scorer = backend._scorer
+    sent, started = scorer.sent, time.perf_counter()
     try:
         await scorer.attach(requests, completions)
     finally:
+        if completions and scorer.sent > sent:  # the pass's cost, on the call's first answer
+            completions[0].scoring_requests += scorer.sent - sent
+            completions[0].scoring_s += time.perf_counter() - started
         if on_result is not None:
             for index, completion in enumerate(completions):
                 on_result(index, completion)
@@ -137,6 +142,7 @@ class ServerScorer:
         self.sampling = dict(sampling)
         self.unsupported: str | None = None
         self.checked = False
+        self.sent = 0  # HTTP requests sent (tokenize and scoring, every attempt)
         self._tokens: dict[str, list[int]] = {}
         self._clients: list[tuple[JsonClient, JsonClient]] = []
         self._limit = asyncio.Semaphore(self.options.max_concurrency * len(self.urls))
@@ -340,6 +346,7 @@ class ServerScorer:
             while True:
                 attempt += 1
                 replica = self.router.acquire()
+                self.sent += 1
                 try:
                     async with asyncio.timeout(timeout_s):
                         return await self._clients[replica][which].post(path, body)

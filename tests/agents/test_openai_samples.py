@@ -161,6 +161,9 @@ def run_records(tmp_path, samples, name):
         run_scenario(validate_scenario(data, "t"), tmp_path / name,
                      backend_flags=BackendOverrides.create(cache=cache), progress=False)
         sent = len(s.arrivals)
+    ticks = pd.read_csv(tmp_path / name / "ticks.csv")
+    assert ticks.requests.sum() == sent  # HTTP requests, not decisions
+    assert (ticks.scoring_requests == 0).all() and ticks.scoring_s.isna().all()
     d = pd.read_parquet(tmp_path / name / "decisions.parquet")
     rows = d[["tick", "customer_id", "seed", "choice", "choice_number", "prompt_tokens",
               "completion_tokens", "valid", "attempts"]].sort_values(["tick", "customer_id"])

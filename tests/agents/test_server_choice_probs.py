@@ -230,6 +230,18 @@ def test_the_cache_stores_exact_probabilities_and_replay_reproduces_them(server,
     pd.testing.assert_frame_equal(live[PROB_COLUMNS], replay[PROB_COLUMNS])
 
 
+def test_ticks_count_generation_and_scoring_requests_apart(server, tmp_path):
+    scenario = llm_scenario([server.base_url], ticks=2, choice_probs="exact")
+    run_scenario(scenario, tmp_path / "run", progress=False)
+    generated = len(server.requests_to("chat/completions"))
+    scoring = len(server.requests_to("/tokenize")) + len(scoring_calls(server))
+    assert generated and scoring and generated + scoring == len(server.arrivals)
+    ticks = pd.read_csv(tmp_path / "run" / "ticks.csv")
+    assert ticks.requests.sum() == generated
+    assert ticks.scoring_requests.sum() == scoring and (ticks.scoring_requests > 0).all()
+    assert ticks.scoring_s.notna().all() and (ticks.scoring_s <= ticks.backend_s).all()
+
+
 def test_a_scoring_failure_is_recorded_in_the_run_and_replayed(tmp_path):
     def fault(body, index):
         return "400" if "prompt_logprobs" in body else None
