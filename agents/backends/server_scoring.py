@@ -18,8 +18,9 @@ then every answered decision's options are scored by the same server:
    requests per URL in flight, each with the generation's retry rules
    (`agents.backends.retry`); identical decisions (replicates) are scored once.
 3. A label is complete when the answer leaves it: for each listed label that extends it
-   (`12` for `1`), the label's tokens followed by the tokens of the rest (`2`) are scored
-   too and taken out. `choice_probs` are these raw probabilities and `choice_prob_mass`
+   with no listed label in between (`12` for `1`; `100` only through `10`, see
+   `minimal_extensions`), the label's tokens followed by the tokens of the rest (`2`) are
+   scored too and taken out. `choice_probs` are these raw probabilities and `choice_prob_mass`
    their sum: the share of the model's continuations that spell a listed label this way.
 
 What "exact" means here: the probability of the canonical tokenization of each label (the
@@ -100,6 +101,15 @@ def covering(sequences: Sequence[list[int]], start: int) -> tuple[list[list[int]
             cover[k] = len(kept)
             kept.append(sequences[k])
     return kept, cover
+
+
+def minimal_extensions(short: str, labels: Sequence[str]) -> list[str]:
+    """The labels that extend `short` with no other label in between (`10`, not `100`, for
+    `1` when `10` is listed): the answers that go on past `short` are exactly those that
+    spell one of these, so their probabilities are disjoint and each is taken out once."""
+    longer = [label for label in labels if label != short and label.startswith(short)]
+    return [label for label in longer
+            if not any(mid != label and label.startswith(mid) for mid in longer)]
 
 
 def server_root(url: str) -> str:
@@ -214,8 +224,7 @@ class ServerScorer:
             texts[i] = (text[:cut], text[cut:position],
                         [text[cut:position] + label for label in labels])
         rests = {label[len(short):] for i in texts for short in option_labels(requests[i])
-                 for label in option_labels(requests[i])
-                 if label != short and label.startswith(short)}
+                 for label in minimal_extensions(short, option_labels(requests[i]))}
         await self._target_tokens(sorted({t for _, _, ts in texts.values() for t in ts}
                                          | rests))
         rows = list(texts)
@@ -237,10 +246,9 @@ class ServerScorer:
         sequences = [prefix + self._tokens[t] for t in targets]
         extensions = []
         for k, short in enumerate(labels):
-            for longer in labels:
-                if longer != short and longer.startswith(short):
-                    extensions.append((k, len(sequences)))
-                    sequences.append(sequences[k] + self._tokens[longer[len(short):]])
+            for longer in minimal_extensions(short, labels):
+                extensions.append((k, len(sequences)))
+                sequences.append(sequences[k] + self._tokens[longer[len(short):]])
         prompts, cover = covering(sequences, len(prefix))
         return _Plan(row, kind, len(prefix), sequences, extensions, prompts, cover)
 
