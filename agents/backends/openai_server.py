@@ -50,10 +50,10 @@ from agents.backends.openai_answers import (
     read_completion_answers,
 )
 from agents.backends.openai_logprobs import (
+    LogprobsReader,
     check_choice_probs,
     distribution_fields,
     logprobs_fields,
-    read_distribution,
 )
 from agents.backends.options import BackendOptions
 from agents.backends.request_groups import Job, plan_jobs
@@ -198,6 +198,7 @@ class OpenAIBackend:
         self._secret = key
         self.policy = RetryPolicy(self.options.max_retries, self.options.backoff_s)
         self.router = LeastOutstandingRouter(len(self.urls))
+        self._logprobs = LogprobsReader(self.options, self.urls)
         self.tokenizer: Any = None
         self.prompt_format = "server_chat_template"
         if self.options.api == "completions":
@@ -441,6 +442,6 @@ class OpenAIBackend:
         """The answers with the choice probabilities their own choice's log-probs give (each
         choice carries its own; choices are matched by `index`)."""
         choices = choices_by_index(response, len(job))
-        return [dataclasses.replace(answer, distribution=read_distribution(
-                    choice, answer.text, request, self.options))
+        return [dataclasses.replace(answer, distribution=self._logprobs.read(
+                    choice, answer.text, request))
                 for answer, choice, request in zip(answers, choices, job, strict=True)]
