@@ -56,7 +56,7 @@ from agents.backends.openai_logprobs import (
     logprobs_fields,
 )
 from agents.backends.options import BackendOptions
-from agents.backends.request_groups import Job, plan_jobs
+from agents.backends.request_groups import Job, check_samples, plan_jobs
 from agents.backends.retry import RetryPolicy, Verdict, classify
 from agents.backends.secrets import scrub_secret
 from agents.errors import BackendCreationError
@@ -193,6 +193,7 @@ class OpenAIBackend:
         self.model = model
         self.options = options or BackendOptions()
         check_choice_probs(self.options)
+        check_samples(self.options)
         self.urls = self.options.urls()
         key = api_key if api_key is not None else read_api_key(self.options.api_key_env)
         self._secret = key
@@ -331,11 +332,12 @@ class OpenAIBackend:
 
     def _jobs(self, requests: list[DecisionRequest]) -> list[Job]:
         """The HTTP requests of a tick (see `agents.backends.request_groups`): samples of one
-        prompt share a request only on vLLM, whose seed rule makes them exact."""
-        samples = self.options.samples_per_request if self.options.server == "vllm" else 1
+        prompt share a request only on vLLM, whose seed rule makes them exact (`check_samples`
+        refuses more than 1 elsewhere)."""
         return plan_jobs(requests, lists=self.options.api == "completions",
                          prompts_per_request=self.options.prompts_per_request,
-                         samples_per_request=samples, constraint_key=self._constraint_key)
+                         samples_per_request=self.options.samples_per_request,
+                         constraint_key=self._constraint_key)
 
     def _constraint_key(self, request: DecisionRequest) -> Any:
         constraint = self._constraint(request)

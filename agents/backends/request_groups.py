@@ -103,3 +103,16 @@ def plan_jobs(requests: Sequence[DecisionRequest], *, lists: bool, prompts_per_r
             jobs.append(Job(tuple(i for run in chunk for i in run), len(chunk[0])))
     jobs.sort(key=lambda job: job.indices[0])
     return jobs
+
+
+def check_samples(options: Any) -> None:
+    """Refuse `samples_per_request` > 1 with `server: openai`, in one line: a hosted API
+    promises no seed rule for `n`, so its samples could not stand for separate requests."""
+    if options.samples_per_request > 1 and options.server == "openai":
+        from agents.errors import BackendCreationError
+
+        raise BackendCreationError(
+            f"backend_options.samples_per_request: {options.samples_per_request} with server: "
+            "openai: a hosted API does not seed sample i with seed + i, so samples of one "
+            "request cannot stand for separate decisions; set samples_per_request: 1 (or "
+            "--samples-per-request 1), or serve the model with vLLM (server: vllm)")
