@@ -17,7 +17,8 @@ A request cancelled mid-way (a timeout) closes its connection, which is never re
 A request on a reused connection that closes before any byte of the answer arrives (the
 server dropped it while idle: uvicorn does after 5 s by default) is sent once more on a
 fresh connection (urllib3 does the same for a connection closed while idle); never once a
-byte of the answer has come, and never on a fresh connection. The `Host` header keeps an IPv6 address's brackets.
+byte of the answer has come, and never on a fresh connection. The `Host` header keeps an
+IPv6 address's brackets.
 """
 
 from __future__ import annotations
