@@ -56,7 +56,7 @@ from agents.backends.openai_logprobs import (
     logprobs_fields,
 )
 from agents.backends.options import BackendOptions
-from agents.backends.request_groups import Job, check_samples, plan_jobs
+from agents.backends.request_groups import Job, check_samples, plan_jobs, share_request
 from agents.backends.retry import RetryPolicy, Verdict, classify
 from agents.backends.secrets import scrub_secret
 from agents.errors import BackendCreationError
@@ -332,8 +332,7 @@ class OpenAIBackend:
 
     def _jobs(self, requests: list[DecisionRequest]) -> list[Job]:
         """The HTTP requests of a tick (see `agents.backends.request_groups`): samples of one
-        prompt share a request only on vLLM, whose seed rule makes them exact (`check_samples`
-        refuses more than 1 elsewhere)."""
+        prompt share a request only on vLLM (`check_samples` refuses them elsewhere)."""
         return plan_jobs(requests, lists=self.options.api == "completions",
                          prompts_per_request=self.options.prompts_per_request,
                          samples_per_request=self.options.samples_per_request,
@@ -364,13 +363,12 @@ class OpenAIBackend:
                 verdict = classify(exc, self.options.timeout_s)
             else:
                 latency = (time.perf_counter() - started) * 1000
-                return [Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
-                                   prompt_tokens=a.prompt_tokens,
-                                   completion_tokens=a.completion_tokens, attempts=attempt,
-                                   retries=attempt - 1, finish_reason=a.finish_reason,
-                                   requests=attempt if k == 0 else 0,
-                                   **distribution_fields(a.distribution))
-                        for k, a in enumerate(answers)]
+                return share_request([
+                    Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
+                               prompt_tokens=a.prompt_tokens,
+                               completion_tokens=a.completion_tokens, attempts=attempt,
+                               retries=attempt - 1, finish_reason=a.finish_reason,
+                               **distribution_fields(a.distribution)) for a in answers])
             finally:
                 self.router.release(replica)
             if not verdict.retryable or attempt > self.policy.max_retries:
@@ -384,11 +382,8 @@ class OpenAIBackend:
             reason = f"gave up after {attempts} attempts: {reason}"
         reason = scrub_secrets(reason, self._secret)
         latency = (time.perf_counter() - started) * 1000
-        failed = [Completion.failed(reason, latency_ms=latency, attempts=attempts,
-                                    retries=attempts - 1) for _ in job]
-        for k, completion in enumerate(failed):  # one HTTP request per attempt, shared
-            completion.requests = attempts if k == 0 else 0
-        return failed
+        return share_request([Completion.failed(reason, latency_ms=latency, attempts=attempts,
+                                                retries=attempts - 1) for _ in job])
 
     # ------------------------------------------------------------------ one HTTP request
     def request_body(self, job: Sequence[DecisionRequest], n: int = 1) -> dict[str, Any]:
