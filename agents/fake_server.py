@@ -17,13 +17,14 @@ It speaks enough of the protocol for tinmen's `openai` backend (`/v1/chat/comple
 - with a `toy_lm` (`agents.toy_lm.ToyLM`), behave like vLLM where tinmen scores options:
   `POST /tokenize` (a text `prompt` or chat `messages`) and `/v1/completions` with
   token-id prompts, answering one greedy token and, with `prompt_logprobs`, each prompt
-  token's own log-prob under the toy model. Without one `/tokenize` is a 404, as on a
-  hosted API.
+  token's own log-prob under the toy model; answers asked for `logprobs` get the toy
+  model's log-probs of their tokens (unless a `logprobs` function is given). Without one
+  `/tokenize` is a 404, as on a hosted API.
 
 Run it by hand to try a scenario's HTTP path without a GPU:
 
     python -m agents.fake_server --port 8000 --latency-ms 50 --slots 64
-    python -m agents.fake_server --port 8000 --toy-lm    # also exact choice probabilities
+    python -m agents.fake_server --port 8000 --toy-lm    # also choice_probs (exact, top_logprobs)
 
 It needs `aiohttp` (in the `test` extra).
 """
@@ -329,14 +330,25 @@ class FakeOpenAIServer:
                 choice["token_ids"] = list(range(_words(t)))
         wanted = body.get("top_logprobs") if chat and body.get("logprobs") else (
             body.get("logprobs") if not chat else None)
-        if self.logprobs is not None and isinstance(wanted, int) and wanted is not True:
+        if isinstance(wanted, int) and wanted is not True and (
+                self.logprobs is not None or self.toy_lm is not None):
             for choice, (one, prompt), text in zip(choices, asked, texts, strict=True):
-                choice["logprobs"] = logprobs_body(self.logprobs(one, prompt, text), wanted,
-                                                   chat)
+                tokens = (self.logprobs(one, prompt, text) if self.logprobs is not None
+                          else self._toy_logprobs(one, text, wanted))
+                choice["logprobs"] = logprobs_body(tokens, wanted, chat)
         if self.reverse_choices:
             choices.reverse()
         return {"id": "fake", "object": kind, "created": int(time.time()),
                 "model": body.get("model", "fake"), "choices": choices, "usage": usage}
+
+    def _toy_logprobs(self, body: dict[str, Any], text: str, k: int) -> TokenLogprobs:
+        """The toy model's log-probs of an answer after the request's prompt."""
+        from agents.toy_lm import answer_logprobs
+
+        lm = self.toy_lm
+        prompt = (lm.render_chat(body["messages"]) if "messages" in body
+                  else str(body.get("prompt", "")))
+        return answer_logprobs(lm, lm.encode(prompt), text, k)
 
     def _tokenize(self, body: dict[str, Any]) -> dict[str, Any]:
         lm = self.toy_lm
@@ -387,8 +399,9 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=None, metavar="N",
                         help="requests served at once; others queue (default: unlimited)")
     parser.add_argument("--toy-lm", action="store_true",
-                        help="serve /tokenize and token-id prompts with prompt_logprobs from "
-                        "the toy model, for choice_probs: exact")
+                        help="serve /tokenize, token-id prompts with prompt_logprobs, and "
+                        "answers' logprobs / top_logprobs from the toy model, for "
+                        "choice_probs: exact and top_logprobs")
     args = parser.parse_args()
     toy = None
     if args.toy_lm:

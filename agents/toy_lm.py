@@ -113,3 +113,20 @@ def prompt_logprobs(lm: ToyLM, prompt: Sequence[int]) -> list[dict[str, Any] | N
                                  "decoded_token": lm.texts[token]}})
         total += token
     return out
+
+
+def answer_logprobs(lm: ToyLM, context: Sequence[int], answer: str, k: int
+                    ) -> list[tuple[str, float, list[tuple[str, float]]]]:
+    """An answer's tokens after `context` as a server's `top_logprobs` report them: per
+    token its text, its log-prob, and the `k` most likely tokens there (best first)."""
+    out = []
+    seen = list(context)
+    for token in lm.encode(answer):
+        a, b = _state(seen)
+        norm = _normaliser(a, b, lm.size)
+        ranks = _ranks(a, b, lm.size)
+        best = sorted(range(lm.size), key=lambda t: ranks[t])[:k]
+        out.append((lm.texts[token], _logit(a, b, token) - norm,
+                    [(lm.texts[t], _logit(a, b, t) - norm) for t in best]))
+        seen.append(token)
+    return out

@@ -129,6 +129,14 @@ class Completion:
     answer is only the choice line).
     `choice_probs_error` says why probabilities that were asked for could not be read (a
     scoring request that failed, a server without exact scoring); the answer stands.
+
+    Per-tick HTTP accounting (summed over a tick's completions in `ticks.csv`): `requests`
+    is the number of generation requests this decision accounts for; a request shared by
+    several decisions (`n` samples, a prompt list) counts on the first of them only, the
+    others carry 0. None means `attempts` (one request per attempt). `scoring_requests` and
+    `scoring_s` are the requests (`/tokenize` and scoring, retries included) and seconds of
+    a scoring pass after the answers (`choice_probs: exact` on a server), carried by the
+    first completion of the backend call; 0 elsewhere.
     """
 
     text: str | None
@@ -149,6 +157,13 @@ class Completion:
     parsed: Any = field(default=None, compare=False, repr=False)
     answer_chars: int | None = None
     earlier_answer_chars: tuple[int | None, ...] = ()
+    requests: int | None = None
+    scoring_requests: int = 0
+    scoring_s: float = 0.0
+
+    def http_requests(self) -> int:
+        """The generation requests this decision accounts for (see `requests`)."""
+        return self.attempts if self.requests is None else self.requests
 
     @classmethod
     def failed(cls, reason: str, *, latency_ms: float = 0.0, attempts: int = 1,

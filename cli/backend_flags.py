@@ -40,6 +40,14 @@ _FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
                                   "renders prompts (api completions, hf)"}),
     ("--revision", "revision", {"metavar": "REV", "help": "model revision (cache key)"}),
     ("--choice-probs", "choice_probs", {"help": "record each decision's option probabilities"}),
+    ("--prompts-per-request", "prompts_per_request",
+     {"metavar": "N", "help": "openai, api completions: most prompts in one request"}),
+    ("--samples-per-request", "samples_per_request",
+     {"metavar": "N", "help": "openai, server vllm: most identical-prompt decisions sent as "
+      "one request with n samples"}),
+    ("--http-client", "http_client", {"help": "openai: how requests go out"}),
+    ("--client-processes", "client_processes",
+     {"metavar": "N", "help": "openai: processes sending a tick's requests"}),
 )
 
 

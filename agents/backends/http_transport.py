@@ -14,6 +14,11 @@ compression or per-request timers (the backend's `asyncio.timeout` covers each r
 Bodies may come with `Content-Length`, chunked, or until the server closes; a response with
 `Connection: close` closes its connection, and any other is kept for the next request.
 A request cancelled mid-way (a timeout) closes its connection, which is never reused.
+A request on a reused connection that closes before any byte of the answer arrives (the
+server dropped it while idle: uvicorn does after 5 s by default) is sent once more on a
+fresh connection (urllib3 does the same for a connection closed while idle); never once a
+byte of the answer has come, and never on a fresh connection. The `Host` header keeps an
+IPv6 address's brackets.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class _Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
+        self.received = False  # whether any byte of the current response has arrived
         self.body: list[bytes] = []
         self.headers: dict[str, str] = {}
         self._name = b""
@@ -72,6 +78,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         import httptools
 
+        self.received = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:  # pragma: no cover - never asked for
@@ -165,7 +172,8 @@ class ProtocolClient:
         self.tls = ssl.create_default_context() if parts.scheme == "https" else None
         self.port = parts.port or (443 if self.tls else 80)
         self.prefix = parts.path
-        host = self.host if parts.port is None else f"{self.host}:{parts.port}"
+        name = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 keeps brackets
+        host = name if parts.port is None else f"{name}:{parts.port}"
         head = (f"Host: {host}\r\nContent-Type: application/json\r\n"
                 "Accept: application/json\r\n")
         if api_key:
@@ -193,27 +201,44 @@ class ProtocolClient:
         request = (b"POST " + (self.prefix + path).encode() + b" HTTP/1.1\r\n" + self._head
                    + b"Content-Length: " + str(len(payload)).encode() + b"\r\n\r\n" + payload)
         async with self._slots:
-            connection = None
-            while self._idle:
-                candidate = self._idle.pop()
-                if candidate.usable():
-                    connection = candidate
-                    break
-                self._open.discard(candidate)
+            connection = self._take_idle()
             if connection is None:
-                connection = await self._connect()
-            try:
-                status, raw, headers = await connection.exchange(request)
-            except BaseException:
-                connection.close()
-                self._open.discard(connection)
-                raise
-            if connection.usable():
-                self._idle.append(connection)
+                answer = await self._exchange(await self._connect(), request)
             else:
-                connection.close()
-                self._open.discard(connection)
-        return read_answer(status, raw, headers)
+                try:
+                    answer = await self._exchange(connection, request)
+                except ServerDisconnected:
+                    if connection.received:  # part of the answer came: never sent twice
+                        raise
+                    # a reused connection the server had closed (idle keep-alive timeout):
+                    # sent once more on a fresh one
+                    answer = await self._exchange(await self._connect(), request)
+        return read_answer(*answer)
+
+    def _take_idle(self) -> _Connection | None:
+        """A kept-alive connection that still looks open, if any (the others are dropped)."""
+        while self._idle:
+            candidate = self._idle.pop()
+            if candidate.usable():
+                return candidate
+            self._open.discard(candidate)
+        return None
+
+    async def _exchange(self, connection: _Connection, request: bytes
+                        ) -> tuple[int, bytes, dict[str, str]]:
+        """One request on `connection`, which is kept for the next one when it may be."""
+        try:
+            answer = await connection.exchange(request)
+        except BaseException:
+            connection.close()
+            self._open.discard(connection)
+            raise
+        if connection.usable():
+            self._idle.append(connection)
+        else:
+            connection.close()
+            self._open.discard(connection)
+        return answer
 
     async def close(self) -> None:
         """Close every connection."""

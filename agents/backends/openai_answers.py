@@ -28,7 +28,7 @@ class Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     finish_reason: str | None
-    distribution: Distribution | None = None
+    distribution: Distribution | str | None = None  # str: why it could not be read
 
 
 def choices_by_index(response: dict[str, Any], count: int) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ chat's `logprobs.content[].top_logprobs[]` and completions' `logprobs.top_logpro
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from typing import Any
 
 from agents.backends.options import BackendOptions
@@ -17,6 +19,7 @@ from agents.choice_probs import (
     CONDITIONAL,
     DIRECT,
     TokenChoices,
+    choice_position,
     option_labels,
     read_top_logprobs,
 )
@@ -67,27 +70,59 @@ def _completion_tokens(logprobs: Any) -> list[TokenChoices]:
     return tokens
 
 
+NO_LOGPROBS = "top_logprobs: the server returned no logprobs with the answer"
+"""The reason recorded when a response choice carries no `logprobs` at all."""
+
+
 def read_distribution(choice: Any, text: str, request: DecisionRequest,
-                      options: BackendOptions) -> Distribution | None:
-    """The choice probabilities in one response choice, or None when it carries none."""
+                      options: BackendOptions) -> Distribution | str | None:
+    """The choice probabilities in one response choice; the reason (a str) when they were
+    asked for and cannot be read; None when `choice_probs` is not `top_logprobs`."""
     if options.choice_probs != "top_logprobs":
         return None
     logprobs = _get(choice, "logprobs")
     if logprobs is None:
-        return None
+        return NO_LOGPROBS
     chat = _get(logprobs, "content") is not None
     tokens = _chat_tokens(logprobs) if chat else _completion_tokens(logprobs)
     read = read_top_logprobs(text, tokens, option_labels(request))
     if read is None:
-        return None
+        if choice_position(text) is None:
+            return "top_logprobs: the answer has no choice position"
+        return "top_logprobs: the returned tokens do not spell the answer"
     kind = DIRECT if options.structured_output == "choice" else CONDITIONAL
     return read[0], read[1], kind
 
 
-def distribution_fields(distribution: Distribution | None) -> dict[str, Any]:
-    """`Completion` keyword arguments for a read distribution ({} when there is none)."""
+class LogprobsReader:
+    """`read_distribution` for one backend, which warns once (one stderr line) the first
+    time its server returns no `logprobs` although they were asked for."""
+
+    def __init__(self, options: BackendOptions, urls: Sequence[str]) -> None:
+        self.options = options
+        self.urls = list(urls)
+        self.warned = False
+
+    def read(self, choice: Any, text: str, request: DecisionRequest
+             ) -> Distribution | str | None:
+        """See `read_distribution`."""
+        found = read_distribution(choice, text, request, self.options)
+        if found == NO_LOGPROBS and not self.warned:
+            self.warned = True
+            print(f"warning: backend 'openai' ({', '.join(self.urls)}): choice_probs: "
+                  "top_logprobs asked for logprobs and the server returned none; choice "
+                  "probabilities stay null (choice_probs_error says why per decision)",
+                  file=sys.stderr)
+        return found
+
+
+def distribution_fields(distribution: Distribution | str | None) -> dict[str, Any]:
+    """`Completion` keyword arguments for a read distribution ({} when none was asked for;
+    `choice_probs_error` when it could not be read)."""
     if distribution is None:
         return {}
+    if isinstance(distribution, str):
+        return {"choice_probs_error": distribution}
     probs, mass, kind = distribution
     return {"choice_probs": probs, "choice_prob_mass": mass, "choice_probs_kind": kind}
 

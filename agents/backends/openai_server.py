@@ -50,13 +50,13 @@ from agents.backends.openai_answers import (
     read_completion_answers,
 )
 from agents.backends.openai_logprobs import (
+    LogprobsReader,
     check_choice_probs,
     distribution_fields,
     logprobs_fields,
-    read_distribution,
 )
 from agents.backends.options import BackendOptions
-from agents.backends.request_groups import Job, plan_jobs
+from agents.backends.request_groups import Job, check_samples, plan_jobs, share_request
 from agents.backends.retry import RetryPolicy, Verdict, classify
 from agents.backends.secrets import scrub_secret
 from agents.errors import BackendCreationError
@@ -193,11 +193,13 @@ class OpenAIBackend:
         self.model = model
         self.options = options or BackendOptions()
         check_choice_probs(self.options)
+        check_samples(self.options)
         self.urls = self.options.urls()
         key = api_key if api_key is not None else read_api_key(self.options.api_key_env)
         self._secret = key
         self.policy = RetryPolicy(self.options.max_retries, self.options.backoff_s)
         self.router = LeastOutstandingRouter(len(self.urls))
+        self._logprobs = LogprobsReader(self.options, self.urls)
         self.tokenizer: Any = None
         self.prompt_format = "server_chat_template"
         if self.options.api == "completions":
@@ -330,11 +332,11 @@ class OpenAIBackend:
 
     def _jobs(self, requests: list[DecisionRequest]) -> list[Job]:
         """The HTTP requests of a tick (see `agents.backends.request_groups`): samples of one
-        prompt share a request only on vLLM, whose seed rule makes them exact."""
-        samples = self.options.samples_per_request if self.options.server == "vllm" else 1
+        prompt share a request only on vLLM (`check_samples` refuses them elsewhere)."""
         return plan_jobs(requests, lists=self.options.api == "completions",
                          prompts_per_request=self.options.prompts_per_request,
-                         samples_per_request=samples, constraint_key=self._constraint_key)
+                         samples_per_request=self.options.samples_per_request,
+                         constraint_key=self._constraint_key)
 
     def _constraint_key(self, request: DecisionRequest) -> Any:
         constraint = self._constraint(request)
@@ -361,12 +363,12 @@ class OpenAIBackend:
                 verdict = classify(exc, self.options.timeout_s)
             else:
                 latency = (time.perf_counter() - started) * 1000
-                return [Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
-                                   prompt_tokens=a.prompt_tokens,
-                                   completion_tokens=a.completion_tokens, attempts=attempt,
-                                   retries=attempt - 1, finish_reason=a.finish_reason,
-                                   **distribution_fields(a.distribution))
-                        for a in answers]
+                return share_request([
+                    Completion(text=scrub_secret(a.text, self._secret), latency_ms=latency,
+                               prompt_tokens=a.prompt_tokens,
+                               completion_tokens=a.completion_tokens, attempts=attempt,
+                               retries=attempt - 1, finish_reason=a.finish_reason,
+                               **distribution_fields(a.distribution)) for a in answers])
             finally:
                 self.router.release(replica)
             if not verdict.retryable or attempt > self.policy.max_retries:
@@ -380,8 +382,8 @@ class OpenAIBackend:
             reason = f"gave up after {attempts} attempts: {reason}"
         reason = scrub_secrets(reason, self._secret)
         latency = (time.perf_counter() - started) * 1000
-        return [Completion.failed(reason, latency_ms=latency, attempts=attempts,
-                                  retries=attempts - 1) for _ in job]
+        return share_request([Completion.failed(reason, latency_ms=latency, attempts=attempts,
+                                                retries=attempts - 1) for _ in job])
 
     # ------------------------------------------------------------------ one HTTP request
     def request_body(self, job: Sequence[DecisionRequest], n: int = 1) -> dict[str, Any]:
@@ -437,6 +439,6 @@ class OpenAIBackend:
         """The answers with the choice probabilities their own choice's log-probs give (each
         choice carries its own; choices are matched by `index`)."""
         choices = choices_by_index(response, len(job))
-        return [dataclasses.replace(answer, distribution=read_distribution(
-                    choice, answer.text, request, self.options))
+        return [dataclasses.replace(answer, distribution=self._logprobs.read(
+                    choice, answer.text, request))
                 for answer, choice, request in zip(answers, choices, job, strict=True)]

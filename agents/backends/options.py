@@ -75,8 +75,9 @@ class BackendOptions(BaseModel):
         description="`server: vllm`: most decisions with an identical prompt and consecutive "
         "seeds sent as one request with `n` samples. vLLM (0.8.5+) seeds sample i with "
         "seed + i, so each decision gets exactly the answer of its own request; per-sample "
-        "token counts need `return_token_ids` (vLLM 0.11+). 1 (the default): one request "
-        "per prompt. See README, Requests per decision.",
+        "token counts need `return_token_ids` (vLLM 0.11+). More than 1 with `server: openai` "
+        "is refused. 1 (the default): one request per prompt. See README, Requests per "
+        "decision.",
     )
     http_client: Literal["auto", "aiohttp", "protocol"] = Field(
         default="auto",

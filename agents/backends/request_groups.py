@@ -24,7 +24,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agents.types import DecisionRequest
+from agents.types import Completion, DecisionRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +103,24 @@ def plan_jobs(requests: Sequence[DecisionRequest], *, lists: bool, prompts_per_r
             jobs.append(Job(tuple(i for run in chunk for i in run), len(chunk[0])))
     jobs.sort(key=lambda job: job.indices[0])
     return jobs
+
+
+def check_samples(options: Any) -> None:
+    """Refuse `samples_per_request` > 1 with `server: openai`, in one line: a hosted API
+    promises no seed rule for `n`, so its samples could not stand for separate requests."""
+    if options.samples_per_request > 1 and options.server == "openai":
+        from agents.errors import BackendCreationError
+
+        raise BackendCreationError(
+            f"backend_options.samples_per_request: {options.samples_per_request} with server: "
+            "openai: a hosted API does not seed sample i with seed + i, so samples of one "
+            "request cannot stand for separate decisions; set samples_per_request: 1 (or "
+            "--samples-per-request 1), or serve the model with vLLM (server: vllm)")
+
+
+def share_request(completions: list[Completion]) -> list[Completion]:
+    """One job's completions with its HTTP requests (one per attempt) counted once, on the
+    first of them, and 0 on the others (`Completion.requests`, summed in `ticks.csv`)."""
+    for k, completion in enumerate(completions):
+        completion.requests = completion.attempts if k == 0 else 0
+    return completions

@@ -18,8 +18,9 @@ then every answered decision's options are scored by the same server:
    requests per URL in flight, each with the generation's retry rules
    (`agents.backends.retry`); identical decisions (replicates) are scored once.
 3. A label is complete when the answer leaves it: for each listed label that extends it
-   (`12` for `1`), the label's tokens followed by the tokens of the rest (`2`) are scored
-   too and taken out. `choice_probs` are these raw probabilities and `choice_prob_mass`
+   with no listed label in between (`12` for `1`; `100` only through `10`, see
+   `minimal_extensions`), the label's tokens followed by the tokens of the rest (`2`) are
+   scored too and taken out. `choice_probs` are these raw probabilities and `choice_prob_mass`
    their sum: the share of the model's continuations that spell a listed label this way.
 
 What "exact" means here: the probability of the canonical tokenization of each label (the
@@ -38,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +103,15 @@ def covering(sequences: Sequence[list[int]], start: int) -> tuple[list[list[int]
     return kept, cover
 
 
+def minimal_extensions(short: str, labels: Sequence[str]) -> list[str]:
+    """The labels that extend `short` with no other label in between (`10`, not `100`, for
+    `1` when `10` is listed): the answers that go on past `short` are exactly those that
+    spell one of these, so their probabilities are disjoint and each is taken out once."""
+    longer = [label for label in labels if label != short and label.startswith(short)]
+    return [label for label in longer
+            if not any(mid != label and label.startswith(mid) for mid in longer)]
+
+
 def server_root(url: str) -> str:
     """Where vLLM serves `/tokenize`: the base URL without its `/v1`."""
     url = url.rstrip("/")
@@ -117,9 +128,13 @@ async def generate_with_probs(backend: Any, requests: list[DecisionRequest],
     if backend._scorer is None:
         backend._scorer = ServerScorer(backend, sampling)
     scorer = backend._scorer
+    sent, started = scorer.sent, time.perf_counter()
     try:
         await scorer.attach(requests, completions)
     finally:
+        if completions and scorer.sent > sent:  # the pass's cost, on the call's first answer
+            completions[0].scoring_requests += scorer.sent - sent
+            completions[0].scoring_s += time.perf_counter() - started
         if on_result is not None:
             for index, completion in enumerate(completions):
                 on_result(index, completion)
@@ -137,6 +152,7 @@ class ServerScorer:
         self.sampling = dict(sampling)
         self.unsupported: str | None = None
         self.checked = False
+        self.sent = 0  # HTTP requests sent (tokenize and scoring, every attempt)
         self._tokens: dict[str, list[int]] = {}
         self._clients: list[tuple[JsonClient, JsonClient]] = []
         self._limit = asyncio.Semaphore(self.options.max_concurrency * len(self.urls))
@@ -208,8 +224,7 @@ class ServerScorer:
             texts[i] = (text[:cut], text[cut:position],
                         [text[cut:position] + label for label in labels])
         rests = {label[len(short):] for i in texts for short in option_labels(requests[i])
-                 for label in option_labels(requests[i])
-                 if label != short and label.startswith(short)}
+                 for label in minimal_extensions(short, option_labels(requests[i]))}
         await self._target_tokens(sorted({t for _, _, ts in texts.values() for t in ts}
                                          | rests))
         rows = list(texts)
@@ -231,10 +246,9 @@ class ServerScorer:
         sequences = [prefix + self._tokens[t] for t in targets]
         extensions = []
         for k, short in enumerate(labels):
-            for longer in labels:
-                if longer != short and longer.startswith(short):
-                    extensions.append((k, len(sequences)))
-                    sequences.append(sequences[k] + self._tokens[longer[len(short):]])
+            for longer in minimal_extensions(short, labels):
+                extensions.append((k, len(sequences)))
+                sequences.append(sequences[k] + self._tokens[longer[len(short):]])
         prompts, cover = covering(sequences, len(prefix))
         return _Plan(row, kind, len(prefix), sequences, extensions, prompts, cover)
 
@@ -340,6 +354,7 @@ class ServerScorer:
             while True:
                 attempt += 1
                 replica = self.router.acquire()
+                self.sent += 1
                 try:
                     async with asyncio.timeout(timeout_s):
                         return await self._clients[replica][which].post(path, body)

@@ -113,11 +113,15 @@ TICK_COLUMNS: tuple[str, ...] = (
     "customer_welfare", "company_profit", "injection_success_rate", "audited", "violations",
     "sanctions",
     "wall_s", "decisions_per_s", "build_s", "backend_s", "parse_s", "settle_s", "record_s",
-    "backend_calls", "requests", "requests_per_s", "prompt_tokens", "completion_tokens",
+    "backend_calls", "requests", "requests_per_s", "scoring_requests", "scoring_s",
+    "prompt_tokens", "completion_tokens",
     "prompt_tokens_per_s", "completion_tokens_per_s", "retries", "reasks", "cache_hits",
     "prefix_share",
 )
-"""Columns of `ticks.csv`, one row per tick."""
+"""Columns of `ticks.csv`, one row per tick. `requests`: HTTP generation requests sent (a
+request shared by several decisions counts once); `requests_per_s`: over `backend_s` less
+`scoring_s`; `scoring_requests` / `scoring_s`: the `/tokenize` and scoring requests and the
+seconds of a server's exact scoring pass (0 and empty without one)."""
 
 PROMPTS = "prompts.jsonl"
 """Shared system prompts, stored once per run; transcripts refer to them by `ref`."""

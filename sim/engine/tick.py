@@ -240,7 +240,10 @@ def tick_stats(pending: PendingTick, outcome: Settlement, readable: np.ndarray, 
         "build_s": pending.build_s,
         "prompt_tokens": sum(c.prompt_tokens or 0 for c in completions),
         "completion_tokens": sum(c.completion_tokens or 0 for c in completions),
-        "requests": sum(c.attempts for c in completions),
+        "requests": sum(c.http_requests() for c in completions),
+        "scoring_requests": sum(c.scoring_requests for c in completions),
+        "scoring_s": (sum(c.scoring_s for c in completions)
+                      if any(c.scoring_requests for c in completions) else None),
         "retries": sum(c.retries for c in completions),
         "reasks": sum(c.reasks for c in completions),
         "cache_hits": sum(1 for c in completions if c.cached),
@@ -253,6 +256,9 @@ def throughput(stats: Mapping[str, Any], completions: Sequence[Completion],
                backend_s: float) -> dict[str, float | None]:
     """Requests and tokens per second of backend time, counting only work done now.
 
+    `requests_per_s` is generation requests per second of generation time: a scoring pass's
+    seconds (`scoring_s`) are taken out of `backend_s` for it.
+
     Cached answers cost no inference, so their tokens are left out of the rates (they stay
     in the `prompt_tokens` / `completion_tokens` totals, which describe the answers).
     """
@@ -260,8 +266,10 @@ def throughput(stats: Mapping[str, Any], completions: Sequence[Completion],
         return {"requests_per_s": None, "prompt_tokens_per_s": None,
                 "completion_tokens_per_s": None}
     fresh = [c for c in completions if not c.cached]
+    generation_s = backend_s - (stats.get("scoring_s") or 0.0)
     return {
-        "requests_per_s": stats.get("requests", 0) / backend_s,
+        "requests_per_s": (stats.get("requests", 0) / generation_s
+                           if generation_s > 0 else None),
         "prompt_tokens_per_s": sum(c.prompt_tokens or 0 for c in fresh) / backend_s,
         "completion_tokens_per_s": sum(c.completion_tokens or 0 for c in fresh) / backend_s,
     }

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import threading
 
 import pytest
 
@@ -155,3 +157,134 @@ def test_auto_picks_the_protocol_client_for_vllm_and_aiohttp_for_hosted_apis():
     assert (vllm.http_client, hosted.http_client) == ("protocol", "aiohttp")
     vllm.close()
     hosted.close()
+
+
+def test_a_reused_connection_closed_before_answering_is_resent_once_on_a_fresh_one():
+    response = head(extra=f"Content-Length: {len(ANSWER)}\r\n\r\n") + ANSWER
+    # the server answers once, then drops the idle connection when the next request comes
+    answers, record = exchange([response, None, response], posts=2)
+    assert answers == [json.loads(ANSWER)] * 2
+    assert record == {"connections": 2, "requests": 3}
+
+
+def test_a_fresh_connection_or_a_partly_answered_request_is_never_resent():
+    (dropped,), record = exchange([None, head(extra="Content-Length: 2\r\n\r\n{}")])
+    assert isinstance(dropped, ServerDisconnected) and record["requests"] == 1
+    response = head(extra=f"Content-Length: {len(ANSWER)}\r\n\r\n") + ANSWER
+    cut = head(extra=f"Content-Length: {len(ANSWER)}\r\nConnection: close\r\n\r\n") + ANSWER[:5]
+    answers, record = exchange([response, cut, response], posts=2)
+    assert answers[0] == json.loads(ANSWER) and isinstance(answers[1], ServerDisconnected)
+    assert record["requests"] == 2
+
+
+def idle_closing_server():
+    """A chat server that answers the first request on each connection and closes the
+    connection, unanswered, when a second request arrives on it (what a keep-alive timeout
+    does to a connection left idle). Returns (handler, record)."""
+    body = json.dumps({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "It fits.\nChoice: 1"}}]}).encode()
+    response = head(extra=f"Content-Length: {len(body)}\r\n\r\n") + body
+    record = {"connections": 0, "requests": 0}
+
+    async def handle(reader, writer):
+        record["connections"] += 1
+        for answered in (True, False):
+            try:
+                request_head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = next(int(line.split(b":")[1]) for line in request_head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length"))
+            await reader.readexactly(length)
+            record["requests"] += 1
+            if not answered:
+                break
+            writer.write(response)
+            await writer.drain()
+        writer.close()
+
+    return handle, record
+
+
+def serve_in_thread(handle, host="127.0.0.1"):
+    """Start an asyncio server for `handle` in a thread; (port, stop)."""
+    loop = asyncio.new_event_loop()
+    ready, port = threading.Event(), []
+    stopping = asyncio.Event()
+
+    async def serve():
+        server = await asyncio.start_server(handle, host, 0)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        await stopping.wait()
+        server.close()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    ready.wait(10)
+
+    def stop():
+        loop.call_soon_threadsafe(stopping.set)
+        thread.join(10)
+        loop.close()
+
+    return port[0], stop
+
+
+def test_a_backend_with_no_retries_survives_an_idle_closed_keep_alive_connection():
+    handle, record = idle_closing_server()
+    port, stop = serve_in_thread(handle)
+    try:
+        backend = OpenAIBackend("m", options=BackendOptions(
+            base_urls=(f"http://127.0.0.1:{port}/v1",), max_retries=0, max_concurrency=1,
+            http_client="protocol"))
+        answers = []
+        for seed in range(3):  # one tick after another on the kept-alive connection
+            answers += backend.generate([make_request(seed=seed)])
+        backend.close()
+    finally:
+        stop()
+    assert [a.failure for a in answers] == [None] * 3
+    assert all(a.text.endswith("Choice: 1") and a.attempts == 1 for a in answers)
+    assert record == {"connections": 3, "requests": 5}  # 2 sent on a connection it closed
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_an_ipv6_base_url_sends_its_host_header_in_brackets():
+    seen = []
+
+    async def handle(reader, writer):
+        request_head = await reader.readuntil(b"\r\n\r\n")
+        seen.extend(line for line in request_head.decode().split("\r\n")
+                    if line.lower().startswith("host:"))
+        length = next(int(line.split(b":")[1]) for line in request_head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        await reader.readexactly(length)
+        writer.write(head(extra=f"Content-Length: {len(ANSWER)}\r\n\r\n") + ANSWER)
+        await writer.drain()
+        writer.close()
+
+    port, stop = serve_in_thread(handle, host="::1")
+
+    async def post():
+        client = ProtocolClient(f"http://[::1]:{port}/v1", None, connections=1)
+        try:
+            return await client.post("/completions", {"prompt": "x"})
+        finally:
+            await client.close()
+
+    try:
+        assert asyncio.run(post()) == json.loads(ANSWER)
+    finally:
+        stop()
+    assert seen == [f"Host: [::1]:{port}"]

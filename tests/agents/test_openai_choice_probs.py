@@ -7,12 +7,18 @@ import math
 import pandas as pd
 import pytest
 
-from agents.backends.openai_logprobs import read_distribution
+from agents.backends.openai_logprobs import NO_LOGPROBS, read_distribution
 from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
 from agents.backends.overrides import BackendOverrides
-from agents.choice_probs import TokenChoices, read_top_logprobs
+from agents.choice_probs import (
+    TokenChoices,
+    choice_position,
+    option_labels,
+    read_top_logprobs,
+)
 from agents.fake_server import FakeOpenAIServer
+from agents.toy_lm import ToyLM
 from sim.engine.run import run_scenario
 from tests.agents.test_openai_backend import llm_scenario
 from tests.conftest import make_request
@@ -159,3 +165,49 @@ def test_each_choice_of_a_prompt_list_is_read_with_its_own_logprobs(tiny_lm):
         expected[n - 1] = 0.7
         assert a.choice_probs == pytest.approx(tuple(expected))
         assert a.choice_prob_mass == pytest.approx(0.9)
+
+
+def test_a_server_that_returns_no_logprobs_is_reported_once_and_recorded(capsys):
+    with FakeOpenAIServer(answer=lambda body, prompt: ANSWER) as s:  # no logprobs served
+        b = backend(s)
+        answers = b.generate([make_request(seed=k, request_id=f"r{k}") for k in range(3)])
+        again = b.generate([make_request(seed=9)])
+        b.close()
+    for answer in answers + again:
+        assert answer.text == ANSWER and answer.choice_probs is None
+        assert answer.choice_probs_error == NO_LOGPROBS
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "top_logprobs" in warnings[0]
+
+
+def test_an_answer_without_a_choice_position_says_so(capsys):
+    with FakeOpenAIServer(answer=lambda body, prompt: "no idea", logprobs=lambda b, p, t: [
+            ("no idea", L(0.5), [("no idea", L(0.5))])]) as s:
+        b = backend(s)
+        answer = b.generate([make_request(seed=1)])[0]
+        b.close()
+    assert answer.choice_probs is None
+    assert answer.choice_probs_error == "top_logprobs: the answer has no choice position"
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_toy_lm_server_serves_top_logprobs_that_match_the_model():
+    lm = ToyLM()
+    with FakeOpenAIServer(toy_lm=lm) as s:
+        b = backend(s, top_logprobs=20)
+        request = make_request(seed=4, options=3)
+        answer = b.generate([request])[0]
+        b.close()
+    assert answer.choice_probs_error is None and answer.choice_probs is not None
+    text = answer.text
+    at = choice_position(text)
+    assert lm.encode(text) == lm.encode(text[:at]) + lm.encode(text[at:])  # `Choice: `, `2`
+    context = lm.encode(lm.render_chat(request.messages)) + lm.encode(text[:at])
+    labels = option_labels(request)
+    # `1`, `2`, `3` and `none` are single toy tokens and no label extends another
+    assert all(len(lm.encode(label)) == 1 for label in labels)
+    expected = [math.exp(lm.logprob(context, lm.encode(label)[0])) for label in labels]
+    known = [(p, e) for p, e in zip(answer.choice_probs, expected, strict=True) if p is not None]
+    assert known  # the written label at least
+    for p, e in known:
+        assert p == pytest.approx(e, rel=1e-9)

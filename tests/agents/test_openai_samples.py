@@ -10,11 +10,13 @@ from __future__ import annotations
 import sqlite3
 
 import pandas as pd
+import pytest
 
 from agents.backends.openai_server import OpenAIBackend
 from agents.backends.options import BackendOptions
 from agents.backends.overrides import BackendOverrides
 from agents.backends.request_groups import Job, plan_jobs
+from agents.errors import BackendCreationError
 from agents.fake_server import FakeOpenAIServer, default_answer, prompt_text
 from agents.lean_fake_server import answer_body
 from sim.engine.run import run_scenario
@@ -114,9 +116,14 @@ def test_only_identical_prompts_with_consecutive_distinct_seeds_share_a_request(
                          constraint_key=lambda r: None)) == 2
 
 
-def test_hosted_servers_never_get_shared_samples():
-    with FakeOpenAIServer() as s:
-        backend = backend_for(s.base_url, samples_per_request=8, server="openai")
+def test_shared_samples_with_a_hosted_server_are_refused_in_one_line():
+    with pytest.raises(BackendCreationError) as caught:
+        backend_for("http://127.0.0.1:9/v1", samples_per_request=8, server="openai")
+    message = str(caught.value)
+    assert "\n" not in message and "samples_per_request: 8" in message
+    assert "--samples-per-request 1" in message
+    with FakeOpenAIServer() as s:  # 1, the default, is what a hosted server gets
+        backend = backend_for(s.base_url, server="openai")
         backend.generate([make_request(seed=s) for s in range(4)])
         backend.close()
         assert [a.body["n"] for a in s.arrivals] == [1, 1, 1, 1]
@@ -161,6 +168,9 @@ def run_records(tmp_path, samples, name):
         run_scenario(validate_scenario(data, "t"), tmp_path / name,
                      backend_flags=BackendOverrides.create(cache=cache), progress=False)
         sent = len(s.arrivals)
+    ticks = pd.read_csv(tmp_path / name / "ticks.csv")
+    assert ticks.requests.sum() == sent  # HTTP requests, not decisions
+    assert (ticks.scoring_requests == 0).all() and ticks.scoring_s.isna().all()
     d = pd.read_parquet(tmp_path / name / "decisions.parquet")
     rows = d[["tick", "customer_id", "seed", "choice", "choice_number", "prompt_tokens",
               "completion_tokens", "valid", "attempts"]].sort_values(["tick", "customer_id"])

@@ -230,6 +230,18 @@ def test_the_cache_stores_exact_probabilities_and_replay_reproduces_them(server,
     pd.testing.assert_frame_equal(live[PROB_COLUMNS], replay[PROB_COLUMNS])
 
 
+def test_ticks_count_generation_and_scoring_requests_apart(server, tmp_path):
+    scenario = llm_scenario([server.base_url], ticks=2, choice_probs="exact")
+    run_scenario(scenario, tmp_path / "run", progress=False)
+    generated = len(server.requests_to("chat/completions"))
+    scoring = len(server.requests_to("/tokenize")) + len(scoring_calls(server))
+    assert generated and scoring and generated + scoring == len(server.arrivals)
+    ticks = pd.read_csv(tmp_path / "run" / "ticks.csv")
+    assert ticks.requests.sum() == generated
+    assert ticks.scoring_requests.sum() == scoring and (ticks.scoring_requests > 0).all()
+    assert ticks.scoring_s.notna().all() and (ticks.scoring_s <= ticks.backend_s).all()
+
+
 def test_a_scoring_failure_is_recorded_in_the_run_and_replayed(tmp_path):
     def fault(body, index):
         return "400" if "prompt_logprobs" in body else None
@@ -255,3 +267,32 @@ def test_a_sequence_that_begins_another_is_not_sent_on_its_own():
     assert sorted(map(tuple, kept)) == [(7, 8, 1, 0), (7, 8, 1, 2), (7, 8, 2)]
     for sequence, held in zip(sequences, cover, strict=True):
         assert kept[held][:len(sequence)] == sequence
+
+
+def leaving_probs(prefix: list[int], lead: str, labels: list[str]) -> list[float]:
+    """P(label's tokens, then a next token that begins no longer label's rest): computed
+    token by token from the toy model, without listing which longer labels to take out."""
+    out = []
+    for label in labels:
+        spelled = prefix + LM.encode(lead + label)
+        firsts = {LM.encode(longer[len(label):])[0] for longer in labels
+                  if longer != label and longer.startswith(label)}
+        going_on = sum(math.exp(LM.logprob(spelled, t)) for t in firsts)
+        out.append(math.exp(path_logprob(spelled, len(prefix))) * (1 - going_on))
+    return out
+
+
+def test_over_a_hundred_options_each_label_loses_only_what_goes_on_past_it(server):
+    b = backend(server, prompts_per_request=400)
+    request = make_request(seed=5, options=120, request_id="wide")
+    answer = b.generate([request])[0]
+    b.close()
+    assert answer.choice_probs_error is None, answer.choice_probs_error
+    text = answer.text
+    cut = text.rindex("Choice:") + len("Choice:")
+    prefix = chat_prompt_ids(request) + LM.encode(text[:cut])
+    labels = [str(n) for n in range(1, 121)] + ["none"]
+    expected = leaving_probs(prefix, text[cut:cut + 1], labels)
+    assert answer.choice_probs == pytest.approx(expected, rel=1e-9, abs=1e-15)
+    one, ten = expected[0], expected[9]
+    assert one > 0 and ten > 0  # `1` is not clipped to 0 by taking `100` out twice

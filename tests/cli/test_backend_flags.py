@@ -72,6 +72,25 @@ def test_command_line_flags_override_every_agents_options(tmp_path, write_yaml, 
     assert manifest["backend_usage"][0]["requests"] == 12
 
 
+def test_request_shaping_flags_reach_every_agents_backend(tmp_path, write_yaml, capsys):
+    data = mini_scenario(run={"ticks": 1, "seed": 7})
+    data["agents"] = [{"id": "a", "company": "oil"}, {"id": "b", "company": "oil"}]
+    with FakeOpenAIServer() as server:
+        code = main(["run", str(write_yaml(data)), "--out", str(tmp_path / "run"), "--quiet",
+                     "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                     "--samples-per-request", "4", "--http-client", "protocol",
+                     "--client-processes", "2", "--prompts-per-request", "3"])
+        assert code == 0, capsys.readouterr().err
+        assert max(a.body["n"] for a in server.arrivals) > 1  # samples shared a request
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    (entry,) = manifest["backends"]
+    assert entry["agents"] == ["a", "b"]
+    settings = entry["settings"]
+    assert settings["samples_per_request"] == 4 and settings["http_client"] == "protocol"
+    assert settings["client_processes"] == 2
+    assert settings["options"]["prompts_per_request"] == 3
+
+
 def test_bad_flag_values_are_one_line_errors(tmp_path, write_yaml, capsys):
     path = str(write_yaml(mini_scenario()))
     out = ["--out", str(tmp_path / "o"), "--backend", "openai", "--model", "m"]
