@@ -6,7 +6,9 @@
                  [--address ADDR] [--worker-env KEY=V1,V2 ...] [--max-active N]
                  [--allow-path DIR ...] [--resume] [--overwrite] [--dry-run]
                  [--quiet]
-    tinmen sweep --resume --out DIR
+    tinmen sweep --resume --out DIR [executor flags] [backend flags]
+
+Resuming reuses the backend flags recorded in DIR/sweep.json; flags given again replace them.
 """
 
 from __future__ import annotations

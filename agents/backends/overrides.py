@@ -75,6 +75,30 @@ class BackendOverrides:
             raise BackendError(f"{flag_name(field)} {value!r}: {message}") from exc
         return cls(tuple(given.items()), str(cache) if cache is not None else None, fresh)
 
+    def to_json(self) -> dict[str, Any]:
+        """The overrides as sweep.json records them (an API key never: only its variable)."""
+        return {"fields": self.manifest_flags(), "cache": self.cache, "fresh": self.fresh}
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> BackendOverrides:
+        """Overrides read back from `to_json`, validated again (raises `BackendError`)."""
+        fields = payload.get("fields") or {}
+        if not isinstance(fields, Mapping):
+            raise BackendError(f"backend flags: expected a mapping of fields, got {fields!r}")
+        return cls.create(dict(fields), cache=payload.get("cache"),
+                          fresh=bool(payload.get("fresh", False)))
+
+    def over(self, base: BackendOverrides) -> BackendOverrides:
+        """These overrides laid over `base`: each field, --cache and --fresh given here win.
+
+        A sweep that is continued reuses the flags it was started with (`base`); the flags
+        given when it is continued (`self`) replace those same flags only. The result is
+        validated again, as a whole (raises `BackendError`).
+        """
+        fields = {**dict(base.fields), **dict(self.fields)}
+        cache = self.cache if self.cache is not None else base.cache
+        return BackendOverrides.create(fields, cache=cache, fresh=self.fresh or base.fresh)
+
     def options(self) -> dict[str, Any]:
         """The overridden option fields, as a mapping."""
         return dict(self.fields)

@@ -56,7 +56,8 @@ def recheck_data_paths(config: dict, folders: Sequence[str | Path]) -> None:
     dynamics = config.get("dynamics")
     wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
     network = wom.get("network") if isinstance(wom, dict) else None
-    if not folders or not isinstance(network, dict) or not isinstance(network.get("path"), str):
+    if (not folders or not isinstance(network, dict) or network.get("kind") != "edge_list"
+            or not isinstance(network.get("path"), str)):
         return
     try:
         contained_path(network["path"], Path(folders[0]), folders[1:], "edge-list file",

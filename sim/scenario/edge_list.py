@@ -47,14 +47,28 @@ def read_edge_list(path: str | Path, ids: Sequence[str]) -> tuple[np.ndarray, np
             )
         for position, name in zip(("first", "second"), fields, strict=True):
             if name not in index:
-                hint = did_you_mean(name, ids[:10000])
-                raise ScenarioError(
-                    f"{path}: line {number}: the {position} id is not a customer of this "
-                    f"scenario (ids are <group>-<index>, e.g. {ids[0]!r}){hint}"
-                )
+                raise ScenarioError(f"{path}: line {number}: the {position} id is not a "
+                                    f"customer of this scenario; {_id_hint(name, ids)}")
         left.append(index[fields[0]])
         right.append(index[fields[1]])
     return np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
+
+
+def _id_hint(name: str, ids: Sequence[str]) -> str:
+    """The id range of the group `name` names (`<group>-<digits>`), else the id scheme.
+
+    Only the scenario's own ids and group names are quoted, never the file's text.
+    """
+    group, _, digits = name.rpartition("-")
+    first = next((i for i in ids if i.rpartition("-")[0] == group), None)
+    if group and digits.isdigit() and first is not None:
+        last = next(i for i in reversed(ids) if i.rpartition("-")[0] == group)
+        width = len(first.rpartition("-")[2])
+        return (f"customer ids of group {group} run from {first} to {last} (counted from 1, "
+                f"{width} digits)")
+    example = ids[0] if ids else "shoppers-001"
+    return (f"ids are <group>-<index>, counted from 1 and zero-padded, e.g. {example!r}"
+            f"{did_you_mean(name, ids[:10000])}")
 
 
 def customer_ids(scenario: Scenario) -> tuple[str, ...]:

@@ -12,18 +12,17 @@ import hashlib
 import json
 import re
 import reprlib
-import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from agents.errors import ScenarioError, ScenarioValueError, did_you_mean
-from sim.scenario import schema
 from sim.scenario.capacity import check_fits
 from sim.scenario.edge_list import customer_ids, read_edge_list
+from sim.scenario.error_keys import allowed_keys, member_tag, other_member_hint
 from sim.scenario.schema import UNION_TAGS, EdgeList, Scenario
 
 _REQUIRED_TOP_LEVEL = "schema_version, name, products, companies, customers, agents"
@@ -235,7 +234,8 @@ def resolve_relative_paths(data: dict[str, Any], base: Path, source: str = "",
     dynamics = data.get("dynamics")
     wom = dynamics.get("word_of_mouth") if isinstance(dynamics, dict) else None
     network = wom.get("network") if isinstance(wom, dict) else None
-    if isinstance(network, dict) and isinstance(network.get("path"), str):
+    if (isinstance(network, dict) and network.get("kind") == "edge_list"
+            and isinstance(network.get("path"), str)):  # other kinds: the schema refuses it
         try:
             network["path"] = str(contained_path(network["path"], base, allowed,
                                                  "edge-list file"))
@@ -363,10 +363,12 @@ def _describe_one(error: Mapping[str, Any], loc: tuple[str | int, ...]) -> str:
     if kind == "missing":
         return "missing required key; add it (see the scenario reference in README.md)"
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        allowed = allowed_keys(loc[:-1])
         key = str(loc[-1])
-        hint = did_you_mean(key, allowed)
-        return f"unknown key {key!r}; allowed keys: {', '.join(allowed)}{hint}"
+        hint = (did_you_mean(key, allowed)
+                or other_member_hint(loc[:-1], key, dotted_path(loc[:-1])))
+        return (f"unknown key {key!r}{member_tag(loc[:-1])}; allowed keys: "
+                f"{', '.join(allowed)}{hint}")
     message = str(error["msg"])
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
@@ -399,35 +401,3 @@ def _short(value: Any) -> str:
     """A repr of at most 60 characters that never renders a whole large value."""
     text = _BOUNDED_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _allowed_keys(loc: Sequence[str | int]) -> list[str]:
-    """The field names of the model found at `loc` inside a Scenario, in declaration order."""
-    model: type[BaseModel] | None = Scenario
-    for item in loc:
-        if model is None:
-            return []
-        if isinstance(item, int):
-            continue
-        if item in model.model_fields:
-            model = _model_in(model.model_fields[item].annotation, None)
-        else:
-            model = _model_in(None, item)
-    return list(model.model_fields) if model is not None else []
-
-
-def _model_in(annotation: Any, tag: str | None) -> type[BaseModel] | None:
-    """Find the pydantic model inside an annotation (or the one a union tag names)."""
-    if tag is not None:
-        for candidate in vars(schema).values():
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                if candidate.__name__.lower() == tag.lower():
-                    return candidate
-        return None
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg, None)
-        if found is not None:
-            return found
-    return None

@@ -659,12 +659,16 @@ class RandomGraph(Strict):
 class EdgeList(Strict):
     """A graph read from an edge-list file of customer ids.
 
-    One edge per line: two customer ids (`<group>-<index>`) separated by a comma or spaces;
-    blank lines and lines starting with # are skipped.
+    One edge per line: two customer ids (`<group>-<index>`, the index counted from 1 and
+    zero-padded to the digits of the group's count) separated by a comma or spaces; blank
+    lines and lines starting with # are skipped.
     """
 
     kind: Literal["edge_list"] = Field(description="Graph kind: `edge_list`.")
-    path: str = Field(description="Edge-list file; a relative path is read from the scenario "
+    path: str = Field(description="Edge-list file: one edge per line, two customer ids "
+                      "`<group>-<index>`, the index counted from 1 and zero-padded to the "
+                      "digits of the group's `count` (`shoppers-001` to `shoppers-400` for "
+                      "400 shoppers); a relative path is read from the scenario "
                       "file's folder. The file must lie inside that folder (or a folder given "
                       "with `--allow-path`).")
 

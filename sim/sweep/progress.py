@@ -1,4 +1,4 @@
-"""Sweep progress where stderr is not a terminal: plain, periodic lines instead of bars.
+"""Sweep progress: two bars on a terminal, plain periodic lines elsewhere, or nothing.
 
 A redirected stderr (`2> file`, `2>&1 | tail`) must not collect carriage returns and escape
 codes, so progress there is one self-contained line at the first step, at most one every
@@ -72,3 +72,54 @@ class ProgressLines:
         print(self.line(), file=self.stream, flush=True)
         self._last = now
         self._unwritten = False
+
+
+class Bars:
+    """Two progress bars on stderr: runs completed, and run-ticks with decisions/s."""
+
+    def __init__(self, *, total_runs: int, done_runs: int, todo_ticks: int) -> None:
+        from tqdm import tqdm
+
+        common = {"file": sys.stderr, "dynamic_ncols": True, "leave": False}
+        self.runs = tqdm(total=total_runs, initial=done_runs, unit="run", desc="runs",
+                         position=0, **common)
+        self.ticks = tqdm(total=todo_ticks, unit="tick", desc="ticks", position=1, **common)
+
+    def run_done(self, entry: dict[str, Any]) -> None:
+        """A run finished (completed or failed)."""
+        self.runs.update(1)
+
+    def step(self, event: dict[str, Any], decisions: int, elapsed: float) -> None:
+        """A lockstep step advanced `runs` runs by one tick."""
+        self.ticks.update(int(event["runs"]))
+        rate = decisions / elapsed if elapsed > 0 else 0.0
+        self.ticks.set_postfix(batch=event["requests"], decisions_per_s=f"{rate:.0f}",
+                               refresh=False)
+
+    def close(self) -> None:
+        """Close both bars."""
+        self.ticks.close()
+        self.runs.close()
+
+
+class NoBars:
+    """Progress reporting switched off (--quiet)."""
+
+    def run_done(self, entry: dict[str, Any]) -> None:
+        """Nothing to show."""
+
+    def step(self, event: dict[str, Any], decisions: int, elapsed: float) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def progress_reporter(enabled: bool, *, total_runs: int, done_runs: int, todo_ticks: int
+                      ) -> Bars | NoBars | ProgressLines:
+    """Bars on a terminal, plain periodic lines on a redirected stderr, or nothing."""
+    if not enabled:
+        return NoBars()
+    if is_terminal(sys.stderr):
+        return Bars(total_runs=total_runs, done_runs=done_runs, todo_ticks=todo_ticks)
+    return ProgressLines(total_runs=total_runs, done_runs=done_runs, todo_ticks=todo_ticks)

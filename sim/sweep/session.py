@@ -23,7 +23,7 @@ from typing import Any
 from agents.backends.base import available_backends
 from agents.backends.overrides import BackendOverrides
 from agents.backends.pool import BackendPool
-from agents.errors import SweepError, SweepInterrupted, did_you_mean
+from agents.errors import BackendError, SweepError, SweepInterrupted, did_you_mean
 from agents.wording import plural
 from sim.engine.recorder import now_iso, write_json_atomic
 from sim.sweep.events import (
@@ -36,7 +36,7 @@ from sim.sweep.events import (
 )
 from sim.sweep.executors import execute_in_process, execute_processes, execute_ray, require_ray
 from sim.sweep.lockstep import RunJob, TerminateRequested, stop_signals
-from sim.sweep.progress import ProgressLines, is_terminal
+from sim.sweep.progress import progress_reporter
 from sim.sweep.spec import SweepPlan
 from sim.sweep.store import BatchLog, DirectoryLock, SweepLayout
 
@@ -122,8 +122,10 @@ class SweepSession:
     """One invocation of a sweep: keeps sweep.json, batches.csv and the progress bars."""
 
     def __init__(self, plan: SweepPlan, layout: SweepLayout, previous: dict[str, Any] | None,
-                 *, executor: Mapping[str, Any], progress: bool) -> None:
+                 *, executor: Mapping[str, Any], progress: bool,
+                 backend_flags: BackendOverrides | None = None) -> None:
         self.plan = plan
+        self.backend_flags = backend_flags or BackendOverrides()
         self.layout = layout
         self.started = time.perf_counter()
         self._last_save = 0.0
@@ -157,7 +159,10 @@ class SweepSession:
         self.created_at = (previous or {}).get("created_at") or now_iso()
         self.status = "running"
         self.batches = BatchLog(layout.batches_csv)
-        self.bars = _bars(self, progress)
+        self.bars = progress_reporter(
+            progress, total_runs=len(self.runs), done_runs=self.skipped,
+            todo_ticks=sum(e["ticks"] for e in self.runs.values()
+                           if e["status"] != "completed"))
 
     # ------------------------------------------------------------------ state
     def jobs(self, command: Sequence[str]) -> list[RunJob]:
@@ -196,6 +201,7 @@ class SweepSession:
             "updated_at": now_iso(),
             "counts": self.counts(),
             **self.plan.to_json(),
+            "backend_flags": self.backend_flags.to_json(),
             "runs_planned": len(self.runs),
             "batches": {**self.totals, "file": "batches.csv"},
             "sessions": self.sessions,
@@ -305,61 +311,6 @@ class SweepSession:
                            max_batch=self.totals["max_batch"])
 
 
-class _Bars:
-    """Two progress bars on stderr: runs completed, and run-ticks with decisions/s."""
-
-    def __init__(self, session: SweepSession) -> None:
-        from tqdm import tqdm
-
-        total_runs = len(session.runs)
-        todo_ticks = sum(e["ticks"] for e in session.runs.values()
-                         if e["status"] != "completed")
-        common = {"file": sys.stderr, "dynamic_ncols": True, "leave": False}
-        self.runs = tqdm(total=total_runs, initial=session.skipped, unit="run", desc="runs",
-                         position=0, **common)
-        self.ticks = tqdm(total=todo_ticks, unit="tick", desc="ticks", position=1, **common)
-
-    def run_done(self, entry: dict[str, Any]) -> None:
-        """A run finished (completed or failed)."""
-        self.runs.update(1)
-
-    def step(self, event: dict[str, Any], decisions: int, elapsed: float) -> None:
-        """A lockstep step advanced `runs` runs by one tick."""
-        self.ticks.update(int(event["runs"]))
-        rate = decisions / elapsed if elapsed > 0 else 0.0
-        self.ticks.set_postfix(batch=event["requests"], decisions_per_s=f"{rate:.0f}",
-                               refresh=False)
-
-    def close(self) -> None:
-        """Close both bars."""
-        self.ticks.close()
-        self.runs.close()
-
-
-class _NoBars:
-    """Progress reporting switched off (--quiet)."""
-
-    def run_done(self, entry: dict[str, Any]) -> None:
-        """Nothing to show."""
-
-    def step(self, event: dict[str, Any], decisions: int, elapsed: float) -> None:
-        """Nothing to show."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-def _bars(session: SweepSession, enabled: bool) -> _Bars | _NoBars | ProgressLines:
-    """Bars on a terminal, plain periodic lines on a redirected stderr, or nothing."""
-    if not enabled:
-        return _NoBars()
-    if is_terminal(sys.stderr):
-        return _Bars(session)
-    return ProgressLines(total_runs=len(session.runs), done_runs=session.skipped,
-                         todo_ticks=sum(e["ticks"] for e in session.runs.values()
-                                        if e["status"] != "completed"))
-
-
 def check_backends(plan: SweepPlan) -> None:
     """Every backend the runs name is registered (before anything runs)."""
 
@@ -414,7 +365,9 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
     try:
         info = {"executor": executor, "workers": workers, "address": address,
                 "max_active": max_active}
-        session = SweepSession(plan, layout, previous, executor=info, progress=progress)
+        backend_flags = continued_flags(previous, backend_flags, root)
+        session = SweepSession(plan, layout, previous, executor=info, progress=progress,
+                               backend_flags=backend_flags)
         session.save(force=True)
         jobs = session.jobs(command if command is not None else sys.argv)
         status = "failed"
@@ -434,6 +387,24 @@ def run_sweep(plan: SweepPlan, out: str | Path | None = None, *, resume: bool = 
         return session.result()
     finally:
         lock.release()
+
+
+def continued_flags(previous: Mapping[str, Any] | None, given: BackendOverrides | None,
+                    root: Path) -> BackendOverrides:
+    """The backend flags of a sweep: those it recorded (when continued), `given` over them.
+
+    sweep.json records the flags a sweep was started with, so `--resume --out DIR` asks the
+    same servers with the same options; a flag given again replaces its recorded value.
+    """
+    given = given or BackendOverrides()
+    recorded = (previous or {}).get("backend_flags")
+    if not recorded:
+        return given
+    try:
+        return given.over(BackendOverrides.from_json(recorded))
+    except BackendError as exc:
+        raise SweepError(f"{root}/sweep.json: its recorded backend_flags with the flags given "
+                         f"now: {exc}") from None
 
 
 def _execute(jobs: list[RunJob], root: Path, session: SweepSession, *, executor: str,
