@@ -28,14 +28,14 @@ no λ̂.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis.choice_inference import robust_choice_cov
-from analysis.clusters import cluster_ids, count_clusters, covariance_label
+from analysis.clusters import cluster_ids, count_clusters, covariance_label, resolve_cluster
 from analysis.grouping import group_keys
 from analysis.intervals import DEFAULT_LEVEL, z_value
 from sim.engine.records import OPTION_COLUMNS
@@ -139,8 +139,9 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
         np.maximum.at(top, decision, eta)
         w = np.exp(eta - top[decision])
         total = np.bincount(decision, weights=w, minlength=n_dec)
+        log_total = top + np.log(total)                  # log-sum-exp per decision
         p = w / total[decision]
-        loglik = float(np.sum(np.log(p[chosen])))
+        loglik = float(np.sum(eta[chosen] - log_total[decision[chosen]]))
         mean = np.zeros((n_dec, k))
         np.add.at(mean, decision, p[:, None] * x)
         centred = x - mean[decision]
@@ -157,13 +158,10 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(info, grad, rcond=None)[0]
-        t = 1.0
-        while True:
-            new = beta + t * step
-            new_loglik, new_scores, new_info = pieces(new)
-            if new_loglik >= loglik - 1e-12 or t < 1e-6:
-                break
-            t /= 2
+        accepted = ascend(pieces, beta, step, loglik)
+        if accepted is None:                  # no step raises the likelihood: stop here
+            break
+        new, (new_loglik, new_scores, new_info) = accepted
         converged = abs(new_loglik - loglik) < 1e-10 and np.max(np.abs(new - beta)) < 1e-7
         beta, loglik, scores, info = new, new_loglik, new_scores, new_info
         if converged:
@@ -175,6 +173,21 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
         cov = np.full((k, k), np.nan)
     ok = ok and bool(np.all(np.abs(beta) < DIVERGED)) and bool(np.all(np.isfinite(cov)))
     return beta, cov, scores, ok
+
+
+def ascend(pieces: Callable[[np.ndarray], tuple], beta: np.ndarray, step: np.ndarray,
+           loglik: float, *, smallest: float = 1e-6) -> tuple[np.ndarray, tuple] | None:
+    """The first of β + t·step, t = 1, ½, ¼, … down to `smallest`, whose log-likelihood (the
+    first item of `pieces`) is not lower than `loglik`, with its pieces; None when there is
+    none (the fit stops at β and is reported as not converged)."""
+    t = 1.0
+    while t >= smallest:
+        new = beta + t * step
+        result = pieces(new)
+        if np.isfinite(result[0]) and result[0] >= loglik - 1e-12:
+            return new, result
+        t /= 2
+    return None
 
 
 def identified(x: np.ndarray, decision: np.ndarray) -> bool:
@@ -203,18 +216,21 @@ def revealed_loyalty(decisions: pd.DataFrame, by: str | Sequence[str] | None = N
         return pd.DataFrame(columns=[*keys, *LOYALTY_COLUMNS])
     groups = (decisions.groupby(keys, dropna=False, sort=True, observed=True) if keys
               else [((), decisions)])
+    kind = resolve_cluster(decisions, cluster, keys)   # once: one covariance for the table
     rows = []
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key, strict=True))
-        row.update(loyalty_of(group, cluster=cluster, level=level))
+        row.update(loyalty_of(group, cluster=kind, level=level))
         rows.append(row)
     return pd.DataFrame(rows, columns=[*keys, *LOYALTY_COLUMNS])
 
 
 def loyalty_of(group: pd.DataFrame, *, cluster: str | None = "auto",
                level: float = DEFAULT_LEVEL) -> dict[str, object]:
-    """λ̂ and its interval for one group of decisions (see `revealed_loyalty`)."""
+    """λ̂ and its interval for one group of decisions (see `revealed_loyalty`); a `cluster` of
+    "auto" is resolved on this group alone (`revealed_loyalty` resolves it on the whole
+    frame and passes the concrete kind)."""
     sets = choice_sets(group)
     nan = float("nan")
     out: dict[str, object] = dict.fromkeys(LOYALTY_COLUMNS, nan)
