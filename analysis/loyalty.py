@@ -129,26 +129,11 @@ def _rescale(values: np.ndarray, feasible: np.ndarray) -> np.ndarray:
 def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Newton-Raphson for a conditional logit. Returns (β, −H⁻¹, per-decision scores, ok)."""
-    n_dec = int(decision.max()) + 1
     k = x.shape[1]
     beta = np.zeros(k)
 
-    def pieces(b: np.ndarray):
-        eta = x @ b
-        top = np.full(n_dec, -np.inf)
-        np.maximum.at(top, decision, eta)
-        w = np.exp(eta - top[decision])
-        total = np.bincount(decision, weights=w, minlength=n_dec)
-        log_total = top + np.log(total)                  # log-sum-exp per decision
-        p = w / total[decision]
-        loglik = float(np.sum(eta[chosen] - log_total[decision[chosen]]))
-        mean = np.zeros((n_dec, k))
-        np.add.at(mean, decision, p[:, None] * x)
-        centred = x - mean[decision]
-        scores = np.zeros((n_dec, k))
-        scores[decision[chosen]] = centred[chosen]
-        info = (p[:, None] * centred).T @ centred
-        return loglik, scores, info
+    def pieces(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return clogit_pieces(x, decision, chosen, b)
 
     loglik, scores, info = pieces(beta)
     ok = False
@@ -173,6 +158,31 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
         cov = np.full((k, k), np.nan)
     ok = ok and bool(np.all(np.abs(beta) < DIVERGED)) and bool(np.all(np.isfinite(cov)))
     return beta, cov, scores, ok
+
+
+def clogit_pieces(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray, beta: np.ndarray
+                  ) -> tuple[float, np.ndarray, np.ndarray]:
+    """(log-likelihood, per-decision scores, information) of the conditional logit at `beta`.
+
+    The log-likelihood is Σ_d [η_chosen − log Σ_j exp η_j] with the log-sum-exp taken about
+    each decision's largest η, so it stays finite where the chosen probability underflows."""
+    n_dec = int(decision.max()) + 1
+    k = x.shape[1]
+    eta = x @ beta
+    top = np.full(n_dec, -np.inf)
+    np.maximum.at(top, decision, eta)
+    w = np.exp(eta - top[decision])
+    total = np.bincount(decision, weights=w, minlength=n_dec)
+    log_total = top + np.log(total)                      # log-sum-exp per decision
+    p = w / total[decision]
+    loglik = float(np.sum(eta[chosen] - log_total[decision[chosen]]))
+    mean = np.zeros((n_dec, k))
+    np.add.at(mean, decision, p[:, None] * x)
+    centred = x - mean[decision]
+    scores = np.zeros((n_dec, k))
+    scores[decision[chosen]] = centred[chosen]
+    info = (p[:, None] * centred).T @ centred
+    return loglik, scores, info
 
 
 def ascend(pieces: Callable[[np.ndarray], tuple], beta: np.ndarray, step: np.ndarray,
