@@ -15,7 +15,8 @@ with penalties 0 this is exactly its model: V = (1 − λ)·u + λ·c + noise·G
 β_u = (1 − λ)/noise, β_c = λ/noise and λ̂ estimates λ. Its standard error is the delta
 method's, ∇λ = (−β_c, β_u)/(β_u + β_c)², se(λ̂)² = ∇λᵀ V ∇λ, with V the cluster-robust
 sandwich of `analysis.choice_inference` (G/(G−1)·H⁻¹(Σ_g s_g s_gᵀ)H⁻¹, clusters as for the
-logistic models: "auto" is by run in sweeps, by customer in a repeated market) or, for
+logistic models: "auto" is by run in sweeps, by customer in a repeated market, resolved once
+for the whole table so every group uses the same covariance) or, for
 independent decisions, the model-based H⁻¹; the `covariance` column says which.
 
 Decisions left out: unreadable or failed answers (no choice to model), choices of a product

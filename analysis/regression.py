@@ -143,7 +143,9 @@ def interaction_logit(decisions: pd.DataFrame, outcome: str = "override", *,
     """Fit the customer-reads × company-reads logit of `outcome` (see the module doc).
 
     `method` is "auto" (ML, Firth when separation is found), "ml" or "firth". Rows with a
-    null outcome (unreadable answers) are dropped.
+    null outcome (unreadable answers) are dropped. A forced "ml" fit under separation (or one
+    that does not converge) keeps its coefficients but has NaN standard errors, intervals and
+    p-values, and its note says why; "firth" and "auto" name the separated cells alike.
     """
     columns = ["term", "coef", "se", "odds_ratio", "lo", "hi", "p_value"]
     empty = pd.DataFrame(columns=columns)
