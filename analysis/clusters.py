@@ -3,11 +3,15 @@
 Decisions of one customer (repeated markets), one agent or one run are not independent. The
 user chooses the cluster: "customer" (run + customer_id), "agent" (run + agent_id), "run"
 (run_id) or "decision" (independent decisions). "auto" is "run" when the decisions come from
-several runs (a sweep), "customer" when customers decide more than once (a repeated market)
-and "decision" otherwise (a one-shot market: every decision is its own cluster).
+several runs (a sweep; for a table per group, when every group holds several runs),
+"customer" when customers decide more than once within a run (a repeated market) and
+"decision" otherwise (a one-shot market: every decision is its own cluster). It is resolved
+once for a whole table, never per group, so every row of a table names the same covariance.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,18 +19,31 @@ import pandas as pd
 CLUSTERS = ("auto", "customer", "agent", "run", "decision")
 
 
-def resolve_cluster(frame: pd.DataFrame, cluster: str | None) -> str:
-    """The concrete cluster kind that `cluster` ("auto" included) means for `frame`."""
+def resolve_cluster(frame: pd.DataFrame, cluster: str | None,
+                    by: Sequence[str] = ()) -> str:
+    """The concrete cluster kind that `cluster` ("auto" included) means for `frame`.
+
+    Resolve it once on the whole frame, before fitting per group of `by`, so that one table
+    uses one covariance: "auto" is "run" when every group of `by` holds several runs, else
+    "customer" when some customer decides more than once within a run, else "decision".
+    """
     if cluster is None:
         return "decision"
     if cluster not in CLUSTERS:
         raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}; got {cluster!r}")
     if cluster == "auto":
-        runs = frame["run_id"].nunique() if "run_id" in frame else 1
+        if "run_id" in frame and len(frame):
+            keys = [k for k in by if k in frame]
+            runs = (frame.groupby(keys, dropna=False, observed=True)["run_id"].nunique().min()
+                    if keys else frame["run_id"].nunique())
+        else:
+            runs = 1
         if runs > 1:
             return "run"
-        if "customer_id" in frame and frame["customer_id"].duplicated().any():
-            return "customer"
+        if "customer_id" in frame:
+            pair = [c for c in ("run_id", "customer_id") if c in frame]
+            if frame.duplicated(subset=pair).any():
+                return "customer"
         return "decision"
     return cluster
 

@@ -48,36 +48,42 @@ def _score_and_info(x: np.ndarray, y: np.ndarray, beta: np.ndarray
 
 
 def profile_loglik(x: np.ndarray, y: np.ndarray, j: int, value: float, start: np.ndarray,
-                   *, max_iter: int = 200) -> tuple[float, np.ndarray]:
-    """max ℓ* over the coefficients other than j, with β_j = `value`: (ℓ*_j, the maximiser).
+                   *, max_iter: int = 200) -> tuple[float, np.ndarray, bool]:
+    """max ℓ* over the coefficients other than j, with β_j = `value`: (ℓ*_j, the maximiser,
+    whether the search converged).
 
     Newton steps on the free coefficients (Fisher information as the curvature), each
-    coefficient's change capped at `MAX_STEP`, with step-halving on ℓ*, from `start`."""
+    coefficient's change capped at `MAX_STEP`, with step-halving on ℓ*, from `start`. A
+    step is never taken when no halving of it raises ℓ*: the search stops at the current
+    iterate and reports that it did not converge."""
     beta = np.array(start, dtype=float)
     beta[j] = value
     free = np.arange(x.shape[1]) != j
     value_now = penalised_loglik(x, y, beta)
     if not free.any():
-        return value_now, beta
+        return value_now, beta, True
     for _ in range(max_iter):
         score, info = _score_and_info(x, y, beta)
         step = np.linalg.lstsq(info[np.ix_(free, free)], score[free], rcond=None)[0]
         largest = np.max(np.abs(step)) if step.size else 0.0
         if largest > MAX_STEP:
             step *= MAX_STEP / largest
-        t = 1.0
-        while True:
-            new = beta.copy()
-            new[free] += t * step
-            new_value = penalised_loglik(x, y, new)
-            if new_value >= value_now - 1e-12 or t < 1e-8:
+        t, new, new_value = 1.0, None, -np.inf
+        while t >= 1e-8:
+            trial = beta.copy()
+            trial[free] += t * step
+            trial_value = penalised_loglik(x, y, trial)
+            if trial_value >= value_now - 1e-12:
+                new, new_value = trial, trial_value
                 break
             t /= 2
+        if new is None:      # no step raises ℓ*: stop at the current iterate, not converged
+            return value_now, beta, False
         done = np.max(np.abs(new - beta)) < 1e-10 and abs(new_value - value_now) < 1e-12
         beta, value_now = new, new_value
         if done:
-            break
-    return value_now, beta
+            return value_now, beta, True
+    return value_now, beta, False
 
 
 def profile_interval(x: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, j: int, *,
@@ -89,7 +95,7 @@ def profile_interval(x: np.ndarray, y: np.ndarray, beta_hat: np.ndarray, j: int,
     warm = {"beta": np.array(beta_hat, dtype=float)}
 
     def excess(b: float) -> float:
-        value, beta = profile_loglik(x, y, j, b, warm["beta"])
+        value, beta, _ = profile_loglik(x, y, j, b, warm["beta"])
         warm["beta"] = beta
         return 2.0 * (top - value) - cut
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.clusters import cluster_ids, count_clusters, covariance_label
+from analysis.clusters import cluster_ids, count_clusters, covariance_label, resolve_cluster
 from analysis.grouping import group_keys, iter_groups
 from analysis.intervals import DEFAULT_LEVEL, wilson_interval, z_value
 
@@ -53,7 +53,7 @@ def knob_curve(decisions: pd.DataFrame, knob: str, outcome: str = "override",
     points, curves, notes = [], [], []
     z = z_value(level)
     data = decisions[decisions[outcome].notna()]
-    kind, ids = cluster_ids(data, cluster)
+    kind, ids = cluster_ids(data, resolve_cluster(data, cluster, keys))  # once, all groups
     labels = pd.Series(np.arange(len(data)) if ids is None else ids, index=data.index)
     for key, group in iter_groups(data, keys):
         x = pd.to_numeric(group[knob], errors="coerce").to_numpy(dtype=float)

@@ -15,7 +15,8 @@ with penalties 0 this is exactly its model: V = (1 − λ)·u + λ·c + noise·G
 β_u = (1 − λ)/noise, β_c = λ/noise and λ̂ estimates λ. Its standard error is the delta
 method's, ∇λ = (−β_c, β_u)/(β_u + β_c)², se(λ̂)² = ∇λᵀ V ∇λ, with V the cluster-robust
 sandwich of `analysis.choice_inference` (G/(G−1)·H⁻¹(Σ_g s_g s_gᵀ)H⁻¹, clusters as for the
-logistic models: "auto" is by run in sweeps, by customer in a repeated market) or, for
+logistic models: "auto" is by run in sweeps, by customer in a repeated market, resolved once
+for the whole table so every group uses the same covariance) or, for
 independent decisions, the model-based H⁻¹; the `covariance` column says which.
 
 Decisions left out: unreadable or failed answers (no choice to model), choices of a product
@@ -28,14 +29,14 @@ no λ̂.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis.choice_inference import robust_choice_cov
-from analysis.clusters import cluster_ids, count_clusters, covariance_label
+from analysis.clusters import cluster_ids, count_clusters, covariance_label, resolve_cluster
 from analysis.grouping import group_keys
 from analysis.intervals import DEFAULT_LEVEL, z_value
 from sim.engine.records import OPTION_COLUMNS
@@ -129,25 +130,11 @@ def _rescale(values: np.ndarray, feasible: np.ndarray) -> np.ndarray:
 def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Newton-Raphson for a conditional logit. Returns (β, −H⁻¹, per-decision scores, ok)."""
-    n_dec = int(decision.max()) + 1
     k = x.shape[1]
     beta = np.zeros(k)
 
-    def pieces(b: np.ndarray):
-        eta = x @ b
-        top = np.full(n_dec, -np.inf)
-        np.maximum.at(top, decision, eta)
-        w = np.exp(eta - top[decision])
-        total = np.bincount(decision, weights=w, minlength=n_dec)
-        p = w / total[decision]
-        loglik = float(np.sum(np.log(p[chosen])))
-        mean = np.zeros((n_dec, k))
-        np.add.at(mean, decision, p[:, None] * x)
-        centred = x - mean[decision]
-        scores = np.zeros((n_dec, k))
-        scores[decision[chosen]] = centred[chosen]
-        info = (p[:, None] * centred).T @ centred
-        return loglik, scores, info
+    def pieces(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return clogit_pieces(x, decision, chosen, b)
 
     loglik, scores, info = pieces(beta)
     ok = False
@@ -157,13 +144,10 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
             step = np.linalg.lstsq(info, grad, rcond=None)[0]
-        t = 1.0
-        while True:
-            new = beta + t * step
-            new_loglik, new_scores, new_info = pieces(new)
-            if new_loglik >= loglik - 1e-12 or t < 1e-6:
-                break
-            t /= 2
+        accepted = ascend(pieces, beta, step, loglik)
+        if accepted is None:                  # no step raises the likelihood: stop here
+            break
+        new, (new_loglik, new_scores, new_info) = accepted
         converged = abs(new_loglik - loglik) < 1e-10 and np.max(np.abs(new - beta)) < 1e-7
         beta, loglik, scores, info = new, new_loglik, new_scores, new_info
         if converged:
@@ -175,6 +159,46 @@ def fit_clogit(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray
         cov = np.full((k, k), np.nan)
     ok = ok and bool(np.all(np.abs(beta) < DIVERGED)) and bool(np.all(np.isfinite(cov)))
     return beta, cov, scores, ok
+
+
+def clogit_pieces(x: np.ndarray, decision: np.ndarray, chosen: np.ndarray, beta: np.ndarray
+                  ) -> tuple[float, np.ndarray, np.ndarray]:
+    """(log-likelihood, per-decision scores, information) of the conditional logit at `beta`.
+
+    The log-likelihood is Σ_d [η_chosen − log Σ_j exp η_j] with the log-sum-exp taken about
+    each decision's largest η, so it stays finite where the chosen probability underflows."""
+    n_dec = int(decision.max()) + 1
+    k = x.shape[1]
+    eta = x @ beta
+    top = np.full(n_dec, -np.inf)
+    np.maximum.at(top, decision, eta)
+    w = np.exp(eta - top[decision])
+    total = np.bincount(decision, weights=w, minlength=n_dec)
+    log_total = top + np.log(total)                      # log-sum-exp per decision
+    p = w / total[decision]
+    loglik = float(np.sum(eta[chosen] - log_total[decision[chosen]]))
+    mean = np.zeros((n_dec, k))
+    np.add.at(mean, decision, p[:, None] * x)
+    centred = x - mean[decision]
+    scores = np.zeros((n_dec, k))
+    scores[decision[chosen]] = centred[chosen]
+    info = (p[:, None] * centred).T @ centred
+    return loglik, scores, info
+
+
+def ascend(pieces: Callable[[np.ndarray], tuple], beta: np.ndarray, step: np.ndarray,
+           loglik: float, *, smallest: float = 1e-6) -> tuple[np.ndarray, tuple] | None:
+    """The first of β + t·step, t = 1, ½, ¼, … down to `smallest`, whose log-likelihood (the
+    first item of `pieces`) is not lower than `loglik`, with its pieces; None when there is
+    none (the fit stops at β and is reported as not converged)."""
+    t = 1.0
+    while t >= smallest:
+        new = beta + t * step
+        result = pieces(new)
+        if np.isfinite(result[0]) and result[0] >= loglik - 1e-12:
+            return new, result
+        t /= 2
+    return None
 
 
 def identified(x: np.ndarray, decision: np.ndarray) -> bool:
@@ -203,18 +227,21 @@ def revealed_loyalty(decisions: pd.DataFrame, by: str | Sequence[str] | None = N
         return pd.DataFrame(columns=[*keys, *LOYALTY_COLUMNS])
     groups = (decisions.groupby(keys, dropna=False, sort=True, observed=True) if keys
               else [((), decisions)])
+    kind = resolve_cluster(decisions, cluster, keys)   # once: one covariance for the table
     rows = []
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key, strict=True))
-        row.update(loyalty_of(group, cluster=cluster, level=level))
+        row.update(loyalty_of(group, cluster=kind, level=level))
         rows.append(row)
     return pd.DataFrame(rows, columns=[*keys, *LOYALTY_COLUMNS])
 
 
 def loyalty_of(group: pd.DataFrame, *, cluster: str | None = "auto",
                level: float = DEFAULT_LEVEL) -> dict[str, object]:
-    """λ̂ and its interval for one group of decisions (see `revealed_loyalty`)."""
+    """λ̂ and its interval for one group of decisions (see `revealed_loyalty`); a `cluster` of
+    "auto" is resolved on this group alone (`revealed_loyalty` resolves it on the whole
+    frame and passes the concrete kind)."""
     sets = choice_sets(group)
     nan = float("nan")
     out: dict[str, object] = dict.fromkeys(LOYALTY_COLUMNS, nan)

@@ -27,17 +27,20 @@ null, so it is in the refusal and deferral denominators and out of everything el
 Rates get Wilson intervals, except when a group's decisions repeat within clusters (a
 customer deciding several times in a repeated market, or resampled runs): then a cluster
 bootstrap (`rate_interval` says which). Means get a seeded percentile bootstrap that resamples
-clusters: replicate runs when a group holds at least `MIN_REPLICATES` runs, else customers
-(within run).
+clusters: replicate runs when every group holds at least `MIN_REPLICATES` runs, else
+customers (within run); the choice is made once for the whole table, so all its rows resample
+the same kind of cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from analysis.clusters import resolve_cluster
 from analysis.grouping import group_keys
 from analysis.intervals import (
     DEFAULT_BOOTSTRAP,
@@ -47,6 +50,9 @@ from analysis.intervals import (
 )
 from analysis.ordering import sort_by_design
 from analysis.probabilities import expected_columns, expected_metrics
+
+if TYPE_CHECKING:
+    from analysis.load import Runs
 
 MIN_REPLICATES = 5
 """Fewest replicate runs in a group for the bootstrap to resample runs rather than customers."""
@@ -96,10 +102,12 @@ DEFINITIONS: dict[str, str] = {
 Cluster = str | None
 
 
-def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
+def summarise(decisions: pd.DataFrame | Runs, by: str | Sequence[str] | None = None, *,
               cluster: Cluster = "auto", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
               level: float = DEFAULT_LEVEL) -> pd.DataFrame:
     """Conflict metrics per group of `by` columns (overall when None), one row per group.
+
+    `decisions` is `runs.decisions` or the loaded `Runs` itself (its decisions are used).
 
     Columns: the `by` columns, `n`, `n_valid`, for each rate `<rate>_k`, `<rate>_n`,
     `<rate>_rate`, `<rate>_lo`, `<rate>_hi` (rates: override, sided, refusal, deferral,
@@ -111,6 +119,7 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
     `cluster` (what the bootstrap resampled). `cluster` is "auto", "replicate" (run_id),
     "customer" (run_id + customer_id) or "decision"/None (independent decisions).
     """
+    decisions = decision_frame(decisions)
     keys = group_keys(by)
     _require(decisions, [*keys, "valid", "override", "sided_with_company", "refused",
                          "agency_loss", "attainable_utility", "company_gain"])
@@ -119,11 +128,14 @@ def summarise(decisions: pd.DataFrame, by: str | Sequence[str] | None = None, *,
         groups = decisions.groupby(keys, dropna=False, sort=True, observed=True)
     else:
         groups = [((), decisions)]
+    kind = resolve_bootstrap(decisions, cluster, keys)   # once: one kind for the table
+    lam_kind = resolve_cluster(decisions, LOYALTY_CLUSTER.get(kind, kind)
+                               if cluster != "auto" else "auto", keys)
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(keys, key, strict=True))
-        row.update(group_metrics(group, cluster=cluster, n_boot=n_boot, seed=seed,
-                                 level=level))
+        row.update(group_metrics(group, cluster=kind, n_boot=n_boot, seed=seed,
+                                 level=level, loyalty_cluster=lam_kind))
         rows.append(row)
     columns = [*keys, *metric_columns()]
     return sort_by_design(pd.DataFrame(rows, columns=columns), keys)
@@ -142,8 +154,10 @@ def metric_columns() -> list[str]:
 
 def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
                   n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0,
-                  level: float = DEFAULT_LEVEL) -> dict[str, float | int | str]:
-    """The metrics of one group of decisions (see `summarise`)."""
+                  level: float = DEFAULT_LEVEL,
+                  loyalty_cluster: str | None = None) -> dict[str, float | int | str]:
+    """The metrics of one group of decisions (see `summarise`); `loyalty_cluster` is the
+    covariance cluster of λ̂ (None: "auto" resolved on this group)."""
     n = len(group)
     valid = group["valid"].to_numpy(dtype=bool)
     counts = {
@@ -180,7 +194,7 @@ def group_metrics(group: pd.DataFrame, *, cluster: Cluster = "auto",
         mean, lo, hi = bootstrap_mean_interval(values, labels, n_boot=n_boot, seed=seed,
                                                level=level)
         out.update({name: mean, f"{name}_lo": lo, f"{name}_hi": hi})
-    out.update(loyalty_columns(group, level))
+    out.update(loyalty_columns(group, level, loyalty_cluster or "auto"))
     out.update(expected_metrics(group, labels, n_boot=n_boot, seed=seed, level=level))
     return out
 
@@ -202,13 +216,19 @@ def rate_indicators(group: pd.DataFrame, valid: np.ndarray) -> dict[str, np.ndar
             "invalid": (~valid).astype(float)}
 
 
-def loyalty_columns(group: pd.DataFrame, level: float) -> dict[str, float]:
-    """λ̂ and its interval for a group (NaN when the runs lack per-option utilities)."""
+LOYALTY_CLUSTER = {"replicate": "run", "customer": "customer", "decision": "decision"}
+"""The covariance cluster of λ̂ that matches each bootstrap cluster."""
+
+
+def loyalty_columns(group: pd.DataFrame, level: float,
+                    cluster: str = "auto") -> dict[str, float]:
+    """λ̂ and its interval for a group (NaN when the runs lack per-option utilities), with the
+    covariance clustered by `cluster` (the table's kind, resolved once by `summarise`)."""
     from analysis.loyalty import has_options, loyalty_of
 
     if not has_options(group):
         return dict.fromkeys(("lambda_hat", "lambda_lo", "lambda_hi"), float("nan"))
-    row = loyalty_of(group, level=level)
+    row = loyalty_of(group, cluster=cluster, level=level)
     return {k: float(row[k]) for k in ("lambda_hat", "lambda_lo", "lambda_hi")}
 
 
@@ -224,11 +244,23 @@ def deferral_count(group: pd.DataFrame, valid: np.ndarray) -> tuple[int, int]:
     return int(deferred.sum()), int(valid.sum())
 
 
+def resolve_bootstrap(decisions: pd.DataFrame, cluster: Cluster,
+                      keys: Sequence[str] = ()) -> Cluster:
+    """The bootstrap cluster that `cluster` means for a whole table grouped by `keys`: "auto"
+    is "replicate" when every group holds at least `MIN_REPLICATES` runs, else "customer"."""
+    if cluster != "auto":
+        return cluster
+    if "run_id" not in decisions or decisions.empty:
+        return "customer"
+    runs = (decisions.groupby(list(keys), dropna=False, observed=True)["run_id"].nunique().min()
+            if keys else decisions["run_id"].nunique())
+    return "replicate" if runs >= MIN_REPLICATES else "customer"
+
+
 def cluster_labels(group: pd.DataFrame, cluster: Cluster) -> tuple[str, np.ndarray | None]:
-    """Which bootstrap clusters a group uses and the per-decision cluster labels."""
-    if cluster == "auto":
-        runs = group["run_id"].nunique() if "run_id" in group else 1
-        cluster = "replicate" if runs >= MIN_REPLICATES else "customer"
+    """Which bootstrap clusters a group uses and the per-decision cluster labels ("auto" is
+    resolved on the group alone; `summarise` resolves it once for the whole table)."""
+    cluster = resolve_bootstrap(group, cluster)
     if cluster in (None, "decision"):
         return "decision", None
     if cluster == "replicate":
@@ -244,6 +276,19 @@ def cluster_labels(group: pd.DataFrame, cluster: Cluster) -> tuple[str, np.ndarr
         return "customer", labels.to_numpy(dtype=object)
     raise ValueError(f"cluster must be 'auto', 'replicate', 'customer' or 'decision', "
                      f"got {cluster!r}")
+
+
+def decision_frame(decisions: object) -> pd.DataFrame:
+    """The decisions table of `decisions`: a DataFrame as it is, a loaded `Runs` by its
+    `decisions`; anything else is a TypeError that says what to pass."""
+    from analysis.load import Runs
+
+    if isinstance(decisions, Runs):
+        return decisions.decisions
+    if isinstance(decisions, pd.DataFrame):
+        return decisions
+    raise TypeError(f"summarise needs the decisions DataFrame (runs.decisions) or the Runs "
+                    f"from load_run / load_runs; got {type(decisions).__name__}")
 
 
 def true_count(column: pd.Series) -> tuple[int, int]:

@@ -65,7 +65,8 @@ def irls(x: np.ndarray, y: np.ndarray, *, firth: bool = False, max_iter: int = 2
     """Logistic regression by Newton steps with step-halving on the (penalised) likelihood.
 
     Returns (β, (XᵀWX)⁻¹, per-row score contributions, converged). With `firth`, the
-    objective is l(β) + ½ log|XᵀWX| and the scores are the modified ones.
+    objective is l(β) + ½ log|XᵀWX| and the scores are the modified ones. A step that no
+    halving makes non-decreasing is never taken: the fit stops there, not converged.
     """
     n, k = x.shape
     beta = np.zeros(k)
@@ -89,13 +90,17 @@ def irls(x: np.ndarray, y: np.ndarray, *, firth: bool = False, max_iter: int = 2
     converged = False
     for _ in range(max_iter):
         step = np.linalg.lstsq(info, scores.sum(axis=0), rcond=None)[0]
-        t = 1.0
-        while True:
-            new = beta + t * step
-            new_value, new_scores, new_info, _ = objective(new)
-            if new_value >= value - 1e-12 or t < 1e-8:
+        t, new = 1.0, None
+        while t >= 1e-8:
+            trial = beta + t * step
+            trial_value, trial_scores, trial_info, _ = objective(trial)
+            if trial_value >= value - 1e-12:
+                new, new_value, new_scores, new_info = (trial, trial_value, trial_scores,
+                                                        trial_info)
                 break
             t /= 2
+        if new is None:           # no step raises the objective: stop, not converged
+            break
         done = np.max(np.abs(new - beta)) < 1e-8 and abs(new_value - value) < tol
         beta, value, scores, info = new, new_value, new_scores, new_info
         if done:
@@ -138,7 +143,9 @@ def interaction_logit(decisions: pd.DataFrame, outcome: str = "override", *,
     """Fit the customer-reads × company-reads logit of `outcome` (see the module doc).
 
     `method` is "auto" (ML, Firth when separation is found), "ml" or "firth". Rows with a
-    null outcome (unreadable answers) are dropped.
+    null outcome (unreadable answers) are dropped. A forced "ml" fit under separation (or one
+    that does not converge) keeps its coefficients but has NaN standard errors, intervals and
+    p-values, and its note says why; "firth" and "auto" name the separated cells alike.
     """
     columns = ["term", "coef", "se", "odds_ratio", "lo", "hi", "p_value"]
     empty = pd.DataFrame(columns=columns)
@@ -155,27 +162,27 @@ def interaction_logit(decisions: pd.DataFrame, outcome: str = "override", *,
     kind, ids = cluster_ids(data, cluster)
     n_clusters = len(data) if ids is None else int(ids.max()) + 1
     cells = separated_cells(data, outcome)
-    note = ""
-    use_firth = method == "firth"
-    if method == "auto":
-        beta, cov, scores, ok = irls(x, y)
-        diverged = not ok or np.any(np.abs(beta) > DIVERGED)
-        if cells or diverged:
-            use_firth = True
-            note = ("separation (" + ("; ".join(cells) if cells else "the ML fit diverges") +
-                    "): maximum-likelihood odds ratios would be infinite, so the model is "
-                    "Firth-penalised")
-    elif method != "ml" and method != "firth":
+    if method not in ("auto", "ml", "firth"):
         raise ValueError(f"method must be 'auto', 'ml' or 'firth', got {method!r}")
-    elif method == "ml" and cells:
-        note = "separation (" + "; ".join(cells) + "): ML estimates are not finite"
+    note = ""
+    beta, cov, scores, ok = irls(x, y)
+    diverged = not ok or bool(np.any(np.abs(beta) > DIVERGED))
+    use_firth = method == "firth" or (method == "auto" and (bool(cells) or diverged))
+    if use_firth and (cells or diverged):
+        note = ("separation (" + ("; ".join(cells) if cells else "the ML fit diverges") +
+                "): maximum-likelihood odds ratios would be infinite, so the model is "
+                "Firth-penalised")
+    elif method == "ml" and (cells or diverged):
+        note = ("separation (" + ("; ".join(cells) if cells else "the ML fit diverges") +
+                "): ML estimates are not finite, so no standard errors, intervals or "
+                "p-values are given")
     if use_firth:
         beta, cov, scores, ok = irls(x, y, firth=True)
-    elif method == "ml":
-        beta, cov, scores, ok = irls(x, y)
     if ids is not None:
         cov = sandwich(cov, scores, ids)
     se = np.sqrt(np.diag(cov))
+    if not use_firth and (cells or diverged):
+        se = np.full_like(se, np.nan)        # an ML fit under separation has no inference
     z = z_value(level)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         table = pd.DataFrame({"term": names, "coef": beta, "se": se,

@@ -1,4 +1,5 @@
-"""`tinmen plan SCENARIO`: decisions per cell a study needs (see `analysis.planning`).
+"""`tinmen plan SCENARIO --baseline RATE ...`: decisions per cell a study needs (see
+`analysis.planning`).
 
 The scenario gives the design: its disclosure conditions are the cells and its shoppers per
 tick turn decisions into ticks.

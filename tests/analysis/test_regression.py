@@ -89,3 +89,29 @@ def test_a_design_without_all_four_conditions_is_not_fitted():
     frame = design_frame({(False, False): (3, 10), (True, True): (4, 10)})
     frame = frame[frame["customer_reads"] == frame["company_reads"]]
     assert interaction_logit(frame[frame["customer_reads"]]).table.empty
+
+
+SEPARATED = {(False, False): (12, 40), (True, False): (5, 40), (False, True): (0, 40),
+             (True, True): (0, 40)}
+
+
+def test_ml_under_separation_reports_no_standard_errors_intervals_or_p_values():
+    result = interaction_logit(design_frame(SEPARATED), cluster="decision", method="ml")
+    assert result.method == "maximum likelihood"
+    assert "separation" in result.note and "company_reads=True: all 0" in result.note
+    table = result.table
+    for column in ("se", "lo", "hi", "p_value"):
+        assert table[column].isna().all(), column
+    balanced = {(False, False): (12, 40), (True, False): (5, 40), (False, True): (9, 40),
+                (True, True): (4, 40)}
+    fine = interaction_logit(design_frame(balanced), cluster="decision", method="ml")
+    assert np.isfinite(fine.table[["se", "lo", "hi", "p_value"]].to_numpy(float)).all()
+
+
+def test_forced_firth_names_the_separated_cells_as_auto_does():
+    frame = design_frame(SEPARATED)
+    auto = interaction_logit(frame, cluster="decision")
+    forced = interaction_logit(frame, cluster="decision", method="firth")
+    assert forced.method == auto.method == "Firth-penalised likelihood"
+    assert forced.note == auto.note
+    assert "company_reads=True: all 0" in forced.note
