@@ -79,3 +79,25 @@ def make_request(seed: int = 1, *, options: int = 3, temperature: float = 0.7,
     return DecisionRequest(request_id or f"t1-{seed}", messages,
                            SamplingParams(temperature=temperature, max_tokens=max_tokens),
                            seed=seed, context=context, replicate=replicate)
+
+
+def endless_openai_scenario(write_yaml) -> Path:
+    """A mini scenario of 100,000 ticks answered by the `openai` backend (a run to stop)."""
+    data = mini_scenario(run={"ticks": 100000, "seed": 1})
+    data["agents"][0].update(backend="openai", model="fake-model")
+    return write_yaml(data)
+
+
+def wait_for_ticks(proc, out: Path, ticks: int = 2, timeout_s: float = 240) -> None:
+    """Wait until the run writing `out` has recorded `ticks` ticks or `proc` has ended (a
+    loaded machine can take minutes to start a run)."""
+    import json
+    import time
+
+    manifest = out / "manifest.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and proc.poll() is None:
+        if manifest.exists() and json.loads(manifest.read_text()).get(
+                "ticks_completed", 0) >= ticks:
+            return
+        time.sleep(0.05)

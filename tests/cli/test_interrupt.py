@@ -6,10 +6,9 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 from cli.interrupted import run_interrupted_message
-from tests.conftest import REPO, mini_scenario
+from tests.conftest import REPO, endless_openai_scenario, wait_for_ticks
 
 # Python leaves SIGINT ignored in a child started with it ignored (a background job of a
 # script): restore the default so the test sees what a terminal user gets.
@@ -22,9 +21,7 @@ RUN_SCRIPT = ("import signal, sys\n"
 def test_sigint_says_ticks_recorded_where_and_how_to_continue(tmp_path, write_yaml):
     from agents.fake_server import FakeOpenAIServer
 
-    data = mini_scenario(run={"ticks": 100000, "seed": 1})
-    data["agents"][0].update(backend="openai", model="fake-model")
-    scenario = write_yaml(data)
+    scenario = endless_openai_scenario(write_yaml)
     out = tmp_path / "run"
     cache = tmp_path / "answers.sqlite"
     with FakeOpenAIServer(latency_s=0.01) as server:
@@ -52,12 +49,7 @@ def test_sigint_says_ticks_recorded_where_and_how_to_continue(tmp_path, write_ya
 
 
 def _wait_and_interrupt(proc: subprocess.Popen, out) -> None:
-    manifest = out / "manifest.json"
-    deadline = time.monotonic() + 240  # a loaded machine can take minutes to start
-    while time.monotonic() < deadline and proc.poll() is None:
-        if manifest.exists() and json.loads(manifest.read_text()).get("ticks_completed", 0) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_ticks(proc, out)
     proc.send_signal(signal.SIGINT)
 
 

@@ -157,15 +157,12 @@ def test_sigkill_of_a_run_leaves_no_reserve_and_the_run_can_be_redone(tmp_path, 
     import signal
     import subprocess
     import sys
-    import time
 
     from agents.fake_server import FakeOpenAIServer
     from cli.main import main
-    from tests.conftest import REPO
+    from tests.conftest import REPO, endless_openai_scenario, wait_for_ticks
 
-    data = mini_scenario(run={"ticks": 100000, "seed": 1})
-    data["agents"][0].update(backend="openai", model="fake-model")
-    scenario = write_yaml(data)
+    scenario = endless_openai_scenario(write_yaml)
     out = tmp_path / "run"
     cache = tmp_path / "answers.sqlite"
     with FakeOpenAIServer(latency_s=0.01) as server:
@@ -175,12 +172,7 @@ def test_sigkill_of_a_run_leaves_no_reserve_and_the_run_can_be_redone(tmp_path, 
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             manifest = out / "manifest.json"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and proc.poll() is None:
-                if manifest.exists() and json.loads(manifest.read_text()).get(
-                        "ticks_completed", 0) >= 2:
-                    break
-                time.sleep(0.05)
+            wait_for_ticks(proc, out)
             assert proc.poll() is None, proc.communicate()
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
